@@ -1,0 +1,42 @@
+# make run   set everything up, then play the simulator's built-in demo (headless without a screen)
+# make test  set everything up, then run the tests
+VENV   := .venv
+PY     := $(VENV)/bin/python
+GLASSES := $(VENV)/bin/glasses
+# Debian packages: opencv's GUI libraries, PortAudio headers for pyaudio,
+# espeak-ng to make test speech offline, Xvfb for window tests
+DEBS   := libgl1 libglib2.0-0 portaudio19-dev espeak-ng xvfb
+
+.PHONY: run test setup system models lint clean
+
+run: setup models
+	$(GLASSES) simulate
+
+test: setup models
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(MAKE) system
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,mic]'
+	touch $@
+
+system:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "Debian packages present"; \
+	elif ! command -v apt-get >/dev/null; then echo "please install: $$missing" >&2; \
+	else sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian packages: $$missing"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; fi
+
+models: setup
+	$(GLASSES) models prepare
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

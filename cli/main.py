@@ -1,0 +1,56 @@
+"""`glasses`: the command line, a thin face over the packages.
+
+Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input file, 4 model store,
+5 device failure, 130 interrupted.
+"""
+
+import argparse
+import logging
+import sys
+
+from cli import doctor, models_cmd, simulate_cmd
+from device.errors import GlassesError
+
+EPILOG = """exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input file,
+4 model store (missing, unprepared, tampered), 5 device failure, 130 interrupted"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="glasses",
+        description="An on-device assistant for AR glasses: look, ask, read the answer.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (doctor, models_cmd, simulate_cmd):
+        module.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="glasses: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.run(args) or 0
+    except GlassesError as e:
+        print(f"glasses: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("glasses: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.debug:
+            raise
+        print(f"glasses: internal error: {type(e).__name__}: {e} (rerun with --debug)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

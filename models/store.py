@@ -1,0 +1,165 @@
+"""The model store: names mapped to files, their sha256 and where they came from.
+
+Layout under `$GLASSES_HOME` (default `$XDG_CACHE_HOME/glasses`, else `~/.cache/glasses`):
+
+    store.json              {"models": {NAME: {"files": {FILE: {"sha256", "bytes"}},
+                                               "provenance": {...}}}}
+    models/NAME/FILE        the files themselves
+
+Loading a file verifies its hash; a changed file is refused. Nothing is downloaded here:
+`glasses models prepare` fills the store.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from device.errors import StoreError
+
+MANIFEST = "store.json"
+PREPARE_HINT = "run `glasses models prepare`"
+
+
+def default_home() -> Path:
+    if home := os.environ.get("GLASSES_HOME"):
+        return Path(home).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "glasses"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    name: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    files: tuple[StoredFile, ...]
+    provenance: dict
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+
+class ModelStore:
+    def __init__(self, home: Path | None = None):
+        self.home = Path(home) if home else default_home()
+        self.manifest_path = self.home / MANIFEST
+
+    # -- reading -----------------------------------------------------------------
+
+    def entries(self) -> dict[str, ModelEntry]:
+        """Every model recorded in the manifest; {} when the store is not prepared."""
+        if not self.manifest_path.exists():
+            return {}
+        try:
+            data = json.loads(self.manifest_path.read_text())
+            return {
+                name: ModelEntry(
+                    name,
+                    tuple(StoredFile(f, v["sha256"], v["bytes"]) for f, v in m["files"].items()),
+                    m.get("provenance", {}),
+                )
+                for name, m in data["models"].items()
+            }
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise StoreError(
+                f"{self.manifest_path}: unreadable store manifest ({e}); {PREPARE_HINT}"
+            ) from None
+
+    def entry(self, model: str) -> ModelEntry:
+        entries = self.entries()
+        if model in entries:
+            return entries[model]
+        if not entries:
+            raise StoreError(f"model store {self.home} is not prepared; {PREPARE_HINT}")
+        raise StoreError(f"model {model!r} is not in the store {self.home}; {PREPARE_HINT}")
+
+    def path(self, model: str, file: str) -> Path:
+        """The verified path of one file of `model`; raises StoreError if missing or changed."""
+        entry = self.entry(model)
+        stored = next((f for f in entry.files if f.name == file), None)
+        if stored is None:
+            raise StoreError(f"model {model!r} has no file {file!r}; {PREPARE_HINT}")
+        path = self.home / "models" / model / file
+        problem = self._check(path, stored)
+        if problem:
+            raise StoreError(f"{path}: {problem}; {PREPARE_HINT} to rebuild it")
+        return path
+
+    def verify(self, model: str) -> list[str]:
+        """Problems with `model`'s files (missing, wrong size, wrong hash); [] when sound."""
+        entry = self.entry(model)
+        problems = []
+        for stored in entry.files:
+            path = self.home / "models" / model / stored.name
+            if problem := self._check(path, stored):
+                problems.append(f"{path}: {problem}")
+        return problems
+
+    @staticmethod
+    def _check(path: Path, stored: StoredFile) -> str | None:
+        if not path.is_file():
+            return "missing"
+        size = path.stat().st_size
+        if size != stored.bytes:
+            return f"size {size} bytes, expected {stored.bytes} (truncated or replaced)"
+        digest = sha256_file(path)
+        if digest != stored.sha256:
+            return (
+                f"sha256 mismatch (expected {stored.sha256[:12]}..., found {digest[:12]}...): "
+                "the file was changed or corrupted"
+            )
+        return None
+
+    # -- writing -----------------------------------------------------------------
+
+    def add(self, model: str, files: dict[str, Path], provenance: dict) -> ModelEntry:
+        """Copy `files` (store name -> source path) into the store and record them.
+
+        Files are written beside their final place and renamed, then the manifest is
+        replaced atomically, so an interrupted add leaves the previous state intact.
+        """
+        folder = self.home / "models" / model
+        folder.mkdir(parents=True, exist_ok=True)
+        stored = []
+        for name, src in files.items():
+            tmp = folder / f".{name}.partial"
+            shutil.copyfile(src, tmp)
+            stored.append(StoredFile(name, sha256_file(tmp), tmp.stat().st_size))
+            os.replace(tmp, folder / name)
+        entry = ModelEntry(model, tuple(stored), provenance)
+        self._write_manifest({**self.entries(), model: entry})
+        return entry
+
+    def _write_manifest(self, entries: dict[str, ModelEntry]) -> None:
+        data = {
+            "models": {
+                e.name: {
+                    "files": {f.name: {"sha256": f.sha256, "bytes": f.bytes} for f in e.files},
+                    "provenance": e.provenance,
+                }
+                for e in sorted(entries.values(), key=lambda e: e.name)
+            }
+        }
+        self.home.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=".store.", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+        os.replace(tmp, self.manifest_path)

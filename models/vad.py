@@ -1,0 +1,124 @@
+"""Voice activity: silero VAD (ONNX) and an endpointer that finds speech start and end.
+
+The endpointer is pure logic over speech probabilities, testable without a model.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from device.audio import SAMPLE_RATE
+from device.boards import BoardProfile
+from models.sessions import create_session
+from models.store import ModelStore
+
+MODEL = "silero-vad"
+MODEL_FILE = "silero_vad.onnx"
+WINDOW = 512  # samples per VAD decision at 16 kHz (32 ms)
+CONTEXT = 64  # samples of the previous window the model sees in front of each window
+WINDOW_MS = WINDOW * 1000 // SAMPLE_RATE
+
+
+class SileroVad:
+    """Speech probability of consecutive 32 ms windows of one 16 kHz stream."""
+
+    def __init__(self, store: ModelStore, board: BoardProfile):
+        self._session = create_session(store.path(MODEL, MODEL_FILE), board)
+        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream: call before an unrelated recording."""
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._context = np.zeros(CONTEXT, dtype=np.float32)
+
+    def __call__(self, window: np.ndarray) -> float:
+        """`window` (512,) float32 -> probability of speech in [0, 1]."""
+        if window.shape != (WINDOW,):
+            raise ValueError(f"VAD window must be {WINDOW} samples, got {window.shape}")
+        x = np.concatenate([self._context, window.astype(np.float32, copy=False)])[None, :]
+        prob, self._state = self._session.run(
+            None, {"input": x, "state": self._state, "sr": self._sr}
+        )
+        self._context = x[0, -CONTEXT:]
+        return float(prob[0, 0])
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    # decision
+    threshold: float = 0.5  # probability at or above which speech starts
+    release: float = 0.35  # probability below which speech may be ending (hysteresis)
+
+    # timing
+    min_speech_ms: int = 250  # bursts shorter than this are not utterances
+    min_silence_ms: int = 300  # silence that ends an utterance: the endpointing delay
+    pad_ms: int = 64  # audio kept before the start and after the end
+    max_utterance_s: float = 30.0  # an utterance is cut here (Whisper's window)
+
+
+@dataclass(frozen=True)
+class VadEvent:
+    """`kind` is "start", "end", or "cancel" (a start that proved too short).
+
+    `sample` is a stream index at 16 kHz: speech start for "start"; for "end" and
+    "cancel", the end of speech, and `start` repeats where it began.
+    """
+
+    kind: str
+    sample: int
+    start: int = 0
+
+
+class Endpointer:
+    """Turns per-window speech probabilities into speech start and end events."""
+
+    def __init__(self, options: VadOptions = VadOptions()):
+        self.options = options
+        ms = SAMPLE_RATE // 1000
+        self._min_speech = options.min_speech_ms * ms
+        self._min_silence = options.min_silence_ms * ms
+        self._max = int(options.max_utterance_s * SAMPLE_RATE)
+        self.reset()
+
+    def reset(self) -> None:
+        self._start: int | None = None  # speech start, while in speech
+        self._silence_from: int | None = None  # start of the current run of silence
+
+    @property
+    def speech_start(self) -> int | None:
+        """Stream index where the open utterance began; None outside speech."""
+        return self._start
+
+    def push(self, prob: float, pos: int) -> list[VadEvent]:
+        """Feed the probability of the window starting at stream index `pos`."""
+        o = self.options
+        end_of_window = pos + WINDOW
+        if self._start is None:
+            if prob >= o.threshold:
+                self._start = pos
+                return [VadEvent("start", pos)]
+            return []
+        if prob >= o.threshold:
+            self._silence_from = None
+        elif prob < o.release and self._silence_from is None:
+            self._silence_from = pos
+        if self._silence_from is not None and end_of_window - self._silence_from >= (
+            self._min_silence
+        ):
+            return [self._end(self._silence_from)]
+        if end_of_window - self._start >= self._max:
+            return [self._end(end_of_window)]
+        return []
+
+    def finish(self, pos: int) -> list[VadEvent]:
+        """The stream ended at index `pos`: close an utterance still open."""
+        if self._start is None:
+            return []
+        return [self._end(self._silence_from if self._silence_from is not None else pos)]
+
+    def _end(self, end: int) -> VadEvent:
+        start = self._start
+        self.reset()
+        kind = "end" if end - start >= self._min_speech else "cancel"
+        return VadEvent(kind, end, start)

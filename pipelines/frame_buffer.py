@@ -1,0 +1,52 @@
+"""The frame buffer: the last few seconds of camera frames, looked up by capture time."""
+
+import threading
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Iterable
+
+from pipelines.frames import VideoFrame
+from pipelines.stage import Stage
+
+
+class FrameBuffer(Stage):
+    """A sink stage that keeps the newest `capacity` frames for other stages to query.
+
+    Frames arrive in capture order; lookups are thread-safe and O(log n).
+    """
+
+    name = "frame-buffer"
+
+    def __init__(self, capacity: int = 90):
+        self._frames: deque[VideoFrame] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
+        self.received = 0
+
+    def process(self, item: VideoFrame) -> Iterable[VideoFrame]:
+        with self._lock:
+            self._frames.append(item)
+            self.received += 1
+        return ()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._frames)
+
+    def latest(self) -> VideoFrame | None:
+        with self._lock:
+            return self._frames[-1] if self._frames else None
+
+    def nearest(self, t_ns: int) -> VideoFrame | None:
+        """The frame whose capture time is closest to `t_ns`, or None when empty."""
+        with self._lock:
+            frames = list(self._frames)
+        if not frames:
+            return None
+        i = bisect_left(frames, t_ns, key=lambda f: f.t_ns)
+        near = frames[max(0, i - 1) : i + 1]
+        return min(near, key=lambda f: abs(f.t_ns - t_ns))
+
+    def between(self, start_ns: int, end_ns: int) -> list[VideoFrame]:
+        """Frames captured in [start_ns, end_ns], oldest first."""
+        with self._lock:
+            return [f for f in self._frames if start_ns <= f.t_ns <= end_ns]

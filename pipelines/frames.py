@@ -1,0 +1,89 @@
+"""The typed items that flow through a pipeline.
+
+Every item is a frozen dataclass with `t_ns`: the monotonic capture time of the
+camera frame or audio it came from (see `device.clock`). A derived item keeps its
+source's capture time, so end-to-end latency is `now_ns() - item.t_ns`.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from device.audio import SAMPLE_RATE
+from device.clock import NS_PER_S
+
+
+@dataclass(frozen=True, eq=False)
+class AudioChunk:
+    """Microphone audio: `samples` (n,) float32 at 16 kHz mono.
+
+    `t_ns` is the capture time of the first sample; `offset` its index in the stream.
+    """
+
+    t_ns: int
+    samples: np.ndarray
+    offset: int
+
+    @property
+    def end_ns(self) -> int:
+        """Capture time just after the last sample."""
+        return self.t_ns + len(self.samples) * NS_PER_S // SAMPLE_RATE
+
+
+@dataclass(frozen=True, eq=False)
+class VideoFrame:
+    """A camera frame: `image` (H, W, 3) uint8 BGR, `index` counted from the stream start."""
+
+    t_ns: int
+    image: np.ndarray
+    index: int
+
+
+@dataclass(frozen=True, eq=False)
+class Utterance:
+    """One stretch of speech found by the VAD.
+
+    `samples` (n,) float32 at 16 kHz, including the VAD's padding. `start_ns` and
+    `end_ns` are the capture times of speech start and end; `t_ns` equals `end_ns`,
+    so latency measured from an utterance starts at the end of speech. `speech_start`
+    and `speech_end` are the same bounds as stream sample indices.
+    """
+
+    t_ns: int
+    start_ns: int
+    end_ns: int
+    samples: np.ndarray
+    speech_start: int
+    speech_end: int
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the speech, from the samples (stamps are read times offline)."""
+        return (self.speech_end - self.speech_start) / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """Recognised text of an utterance; `final` is False for partial hypotheses."""
+
+    t_ns: int
+    text: str
+    final: bool
+
+
+@dataclass(frozen=True)
+class AnswerToken:
+    """A piece of the answer as the model produces it; `last` ends the answer."""
+
+    t_ns: int
+    text: str
+    last: bool
+
+
+@dataclass(frozen=True)
+class HudUpdate:
+    """What the display should show now: a status line and a card."""
+
+    t_ns: int
+    status: str
+    body: str = ""

@@ -1,0 +1,30 @@
+"""The stage interface: Open / Process / Flush / Close.
+
+A stage is a small class that turns one item into zero or more items. It knows
+nothing of threads, queues or timers: the runner calls it from one thread and times
+every `process` call from outside.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any
+
+
+class Stage(ABC):
+    """Base class with no-op hooks; subclasses set `name` and implement `process`."""
+
+    name: str = "stage"
+
+    def open(self) -> None:
+        """Acquire resources (load models); called once before the first item."""
+
+    @abstractmethod
+    def process(self, item: Any) -> Iterable[Any]:
+        """Handle one item; yield the items it produces (possibly none)."""
+
+    def flush(self) -> Iterable[Any]:
+        """Called once at the end of the stream: yield what the stage still holds."""
+        return ()
+
+    def close(self) -> None:
+        """Release resources; called once, also after an error."""

@@ -1,0 +1,106 @@
+"""The VAD stage: audio chunks in, whole utterances out at each endpoint."""
+
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from device.audio import SAMPLE_RATE
+from device.boards import BoardProfile
+from device.clock import NS_PER_S
+from models.store import ModelStore
+from models.vad import WINDOW, Endpointer, SileroVad, VadEvent, VadOptions
+from pipelines.frames import AudioChunk, Utterance
+from pipelines.stage import Stage
+
+
+class VadStage(Stage):
+    """Runs silero VAD over 32 ms windows and emits an `Utterance` at each end of speech.
+
+    Keeps the audio since the current speech started (plus padding), and the capture
+    times of the chunks it came in, from which the capture time of any kept sample follows.
+    """
+
+    name = "vad"
+
+    def __init__(self, store: ModelStore, board: BoardProfile, options: VadOptions = VadOptions()):
+        self.store, self.board, self.options = store, board, options
+        self._pad = options.pad_ms * SAMPLE_RATE // 1000
+        self.probabilities: list[float] = []  # one per window, for inspection
+        self.events: list[VadEvent] = []
+
+    def open(self) -> None:
+        self._vad = SileroVad(self.store, self.board)
+        self._endpointer = Endpointer(self.options)
+        self._pending = np.zeros(0, dtype=np.float32)  # samples not yet in a window
+        self._pos = 0  # stream index of the first pending sample
+        self._kept = np.zeros(0, dtype=np.float32)  # recent audio, for utterances
+        self._kept_from = 0  # stream index of the first kept sample
+        self._anchors: deque[tuple[int, int]] = deque()  # (stream index, capture ns) per chunk
+
+    def process(self, item: AudioChunk) -> Iterator[Utterance]:
+        if item.offset != self._pos + len(self._pending):  # samples were lost upstream
+            yield from self._windows(final=True)
+            self._pending = np.zeros(0, dtype=np.float32)
+            self._pos = self._kept_from = item.offset
+            self._kept = np.zeros(0, dtype=np.float32)
+        self._anchors.append((item.offset, item.t_ns))
+        self._pending = np.concatenate([self._pending, item.samples])
+        self._kept = np.concatenate([self._kept, item.samples])
+        yield from self._windows(final=False)
+
+    def flush(self) -> Iterable[Utterance]:
+        yield from self._windows(final=True)
+
+    def _windows(self, final: bool) -> Iterator[Utterance]:
+        while len(self._pending) >= WINDOW or (final and len(self._pending)):
+            window = self._pending[:WINDOW]
+            if len(window) < WINDOW:
+                window = np.pad(window, (0, WINDOW - len(window)))
+            prob = self._vad(window)
+            self.probabilities.append(prob)
+            for event in self._endpointer.push(prob, self._pos):
+                yield from self._on(event)
+            used = min(WINDOW, len(self._pending))
+            self._pending = self._pending[used:]
+            self._pos += used
+        if final:
+            for event in self._endpointer.finish(self._pos):
+                yield from self._on(event)
+        self._trim()
+
+    def _on(self, event: VadEvent) -> Iterator[Utterance]:
+        self.events.append(event)
+        if event.kind != "end":
+            return
+        a = max(event.start - self._pad, self._kept_from)
+        b = event.sample + self._pad
+        lo, hi = a - self._kept_from, b - self._kept_from
+        end_ns = self._time(event.sample)
+        yield Utterance(
+            t_ns=end_ns,
+            start_ns=self._time(event.start),
+            end_ns=end_ns,
+            samples=self._kept[lo:hi].copy(),
+            speech_start=event.start,
+            speech_end=event.sample,
+        )
+
+    def _time(self, index: int) -> int:
+        """Capture time of stream sample `index`, from the chunk that brought it."""
+        i = bisect_right(self._anchors, index, key=lambda a: a[0]) - 1
+        offset, t_ns = self._anchors[max(i, 0)]
+        return t_ns + (index - offset) * NS_PER_S // SAMPLE_RATE
+
+    def _trim(self) -> None:
+        """Keep audio from the open utterance's start (or the last `pad`) onwards."""
+        keep_from = self._pos - self._pad - WINDOW
+        if (start := self._endpointer.speech_start) is not None:
+            keep_from = min(keep_from, start - self._pad)
+        cut = max(0, keep_from - self._kept_from)
+        if cut:
+            self._kept = self._kept[cut:]
+            self._kept_from += cut
+        while len(self._anchors) > 1 and self._anchors[1][0] <= self._kept_from:
+            self._anchors.popleft()

@@ -1,0 +1,35 @@
+"""Session events as JSON lines, times in seconds since the session started."""
+
+import json
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from device.clock import NS_PER_S, now_ns
+
+
+class EventLog:
+    """Collects events in memory and, if given a path, appends them to a JSONL file."""
+
+    def __init__(self, path: Path | None = None, start_ns: int | None = None):
+        self.start_ns = start_ns if start_ns is not None else now_ns()
+        self.events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = open(path, "w") if path else None  # noqa: SIM115 closed by close()
+
+    def seconds(self, t_ns: int) -> float:
+        return round((t_ns - self.start_ns) / NS_PER_S, 4)
+
+    def add(self, kind: str, **fields: Any) -> dict[str, Any]:
+        event = {"t": self.seconds(now_ns()), "type": kind, **fields}
+        with self._lock:
+            self.events.append(event)
+            if self._file:
+                self._file.write(json.dumps(event) + "\n")
+                self._file.flush()
+        return event
+
+    def close(self) -> None:
+        if self._file:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,137 @@
+"""A simulated glasses session: camera and microphone through the pipeline, shown or logged.
+
+This is the foundation's session: camera -> frame buffer, microphone -> VAD. Each
+utterance is matched with the frame captured when speech ended and shown on the HUD.
+"""
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from device.boards import BoardProfile
+from device.camera import Camera
+from device.clock import NS_PER_S, now_ns
+from device.display import Card, compose, render
+from device.microphone import Microphone
+from models.store import ModelStore
+from pipelines.frame_buffer import FrameBuffer
+from pipelines.frames import Utterance
+from pipelines.runner import Runner, RunnerOptions, RunReport
+from pipelines.sources import CameraSource, MicrophoneSource, Mode
+from pipelines.vad_stage import VadStage
+from simulator.events import EventLog
+
+DEMO = Path(__file__).parent / "demo"
+DEMO_VIDEO = DEMO / "demo.mp4"
+DEMO_AUDIO = DEMO / "demo.wav"
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    # sources: a camera index, a video file or a folder of stills; a WAV or the live mic
+    view: str = str(DEMO_VIDEO)
+    audio: str | None = str(DEMO_AUDIO)  # None: the live microphone
+
+    # how it runs
+    mode: Mode = Mode.REALTIME
+    board: BoardProfile = field(default_factory=BoardProfile.laptop)
+    headless: bool = True
+    duration_s: float | None = None  # stop after this long (live sources never end)
+
+    # outputs
+    events: Path | None = None  # JSON lines
+
+
+@dataclass
+class SessionSummary:
+    report: RunReport
+    events: list[dict]
+    utterances: int = 0
+    frames_shown: int = 0
+
+    @property
+    def errors(self) -> list[str]:
+        return self.report.errors
+
+
+def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
+    camera = Camera.open(options.view, size=options.board.camera_size)
+    try:
+        mic = Microphone.from_wav(options.audio) if options.audio else Microphone.live()
+    except BaseException:
+        camera.close()
+        raise
+    frames = FrameBuffer(capacity=int(4 * max(camera.fps, 1)))
+    runner = Runner(RunnerOptions(mode=options.mode))
+    runner.add_chain(CameraSource(camera), [frames])
+    runner.add_chain(MicrophoneSource(mic), [VadStage(store, options.board)])
+    start = now_ns()
+    log = EventLog(options.events, start)
+    card = _CardState()
+
+    def on_item(name: str, item) -> None:
+        if isinstance(item, Utterance):
+            frame = frames.nearest(item.end_ns)
+            log.add("utterance", start=log.seconds(item.start_ns), end=log.seconds(item.end_ns),
+                    seconds=round(item.duration_s, 3),
+                    frame=None if frame is None else frame.index)
+            card.set(Card(status="heard you", body=f"{item.duration_s:.1f} s of speech"))
+
+    runner.observe(on_item)
+    log.add("session_start", view=options.view, audio=options.audio or "microphone",
+            mode=options.mode.value, board=options.board.name)
+    try:
+        if options.headless:
+            report = runner.run(options.duration_s, start_ns=start)
+            shown = 0
+        else:
+            report, shown = _window(runner, frames, card, options, start)
+    finally:
+        log.add("session_end")
+        log.close()
+    for chain in report.chains:
+        if chain.error:
+            log.events.append({"type": "error", "source": chain.source, "message": chain.error})
+    utterances = sum(e["type"] == "utterance" for e in log.events)
+    return SessionSummary(report, log.events, utterances, shown)
+
+
+class _CardState:
+    """The card the HUD shows, set from pipeline threads, read by the window loop."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._card = Card(status="listening")
+
+    def set(self, card: Card) -> None:
+        with self._lock:
+            self._card = card
+
+    def get(self) -> Card:
+        with self._lock:
+            return self._card
+
+
+def _window(runner: Runner, frames: FrameBuffer, card: _CardState, options: SessionOptions,
+            start: int) -> tuple[RunReport, int]:
+    """Show the camera view with the HUD until the media ends or q is pressed."""
+    import cv2
+
+    runner.start(start)
+    shown = 0
+    period_ms = int(1000 / 15)
+    try:
+        while not runner.wait(0):
+            frame = frames.latest()
+            if frame is not None:
+                hud = render(options.board.display, card.get())
+                cv2.imshow("glasses", compose(frame.image, hud, options.board.display))
+                shown += 1
+            if cv2.waitKey(period_ms) & 0xFF == ord("q"):
+                break
+            if options.duration_s and now_ns() - start > options.duration_s * NS_PER_S:
+                break
+    finally:
+        runner.stop()
+        cv2.destroyAllWindows()
+    return runner.report(), shown
