@@ -343,6 +343,6 @@ def screen_available() -> tuple[bool, str]:
             value = os.environ.get(var, "")
             if value:
                 return True, f"{var}={value}: windows can be opened"
-        return False, "no DISPLAY or WAYLAND_DISPLAY set: no screen for a window (headless)"
+        return False, "no DISPLAY or WAYLAND_DISPLAY set"
     except Exception as exc:  # advisory only
         return False, f"cannot tell whether a screen is available ({exc})"
