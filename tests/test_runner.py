@@ -5,8 +5,8 @@ import time
 
 import numpy as np
 import pytest
-from conftest import write_video
 
+from conftest import write_video
 from device.audio import SAMPLE_RATE, write_wav
 from device.camera import Camera
 from device.errors import BadInput
