@@ -3,6 +3,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 GLASSES := $(VENV)/bin/glasses
+PIP    := $(PY) -m pip install -q --disable-pip-version-check
 # Debian packages: opencv's GUI libraries, PortAudio headers for pyaudio,
 # espeak-ng to make test speech offline, Xvfb for window tests
 DEBS   := libgl1 libglib2.0-0 portaudio19-dev espeak-ng xvfb
@@ -23,8 +24,10 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(MAKE) system
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,mic]'
+	$(PIP) --upgrade pip
+	$(PIP) torch==2.13.0  # first and exactly: the CPU build (any other spec pulls CUDA)
+	$(PIP) --no-deps openai-whisper==20250625  # without triton; its needs are in [export]
+	$(PIP) -e '.[dev,mic,export]'
 	touch $@
 
 system:

@@ -3,7 +3,7 @@
 import argparse
 
 from cli.output import progress, result
-from export.weights import EXTRACTIONS
+from export.prepare import recipes
 from models.store import ModelStore
 
 
@@ -19,7 +19,7 @@ def register(commands) -> None:
         "the store ($GLASSES_HOME, default ~/.cache/glasses). A second run does nothing.",
     )
     p.add_argument("names", nargs="*", metavar="MODEL",
-                   help=f"models to build (default all: {', '.join(e.model for e in EXTRACTIONS)})")
+                   help=f"models to build (default all: {', '.join(r.name for r in recipes())})")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(run=_prepare)
 
@@ -44,15 +44,16 @@ def _list(args: argparse.Namespace) -> int:
     models = {}
     for name, entry in store.entries().items():
         problems = store.verify(name)
+        packages = entry.provenance.get("packages", [])
         models[name] = {
             "bytes": entry.bytes,
             "ok": not problems,
             "problems": problems,
-            "source": f"{entry.provenance.get('package')} {entry.provenance.get('version')}",
-            "licence": entry.provenance.get("licence"),
+            "source": ", ".join(f"{p['name']} {p['version']}" for p in packages),
+            "licence": ", ".join(sorted({p["licence"] for p in packages})),
         }
     lines = [
-        f"{n:16} {m['bytes'] / 1e6:7.1f} MB  {'ok' if m['ok'] else 'DAMAGED'}  from {m['source']}"
+        f"{n:28} {m['bytes'] / 1e6:7.1f} MB  {'ok' if m['ok'] else 'DAMAGED'}  from {m['source']}"
         f" ({m['licence']})"
         for n, m in models.items()
     ] or [f"the store {store.home} is empty: run `glasses models prepare`"]

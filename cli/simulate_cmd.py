@@ -18,9 +18,10 @@ def register(commands) -> None:
         "simulate",
         help="the glasses on a laptop: camera and microphone through the pipeline",
         description="Play a camera view and speech through the on-device pipeline (camera -> "
-        "frame buffer, microphone -> voice activity detection) and show what the glasses "
-        "would. With no sources it plays the built-in demo. Without a screen it runs "
-        "headless by itself.",
+        "frame buffer, microphone -> voice activity detection -> speech recognition) and "
+        "show what the glasses would: partial transcripts while the wearer speaks, the "
+        "final one at the end of speech. With no sources it plays the built-in demo. "
+        "Without a screen it runs headless by itself.",
         epilog="examples:\n  glasses simulate --headless\n"
         "  glasses simulate --view clip.mp4 --audio question.wav --mode simulated --json\n"
         "  glasses simulate --view 0 --live-mic --duration 30",
@@ -66,21 +67,29 @@ def run(args: argparse.Namespace) -> int:
     summary = run_session(options, ModelStore())
     report = summary.report
     chains = {c.source: dataclasses.asdict(c) for c in report.chains}
+    finals = {e["speech_end"]: e for e in summary.events if e["type"] == "final_transcript"}
+    turns = []
+    for u in (e for e in summary.events if e["type"] == "utterance"):
+        final = finals.get(u["end"])
+        turns.append({**u, "text": final["text"] if final else None,
+                      "final_text_ms": round((final["t"] - u["end"]) * 1000)
+                      if final and options.mode is Mode.REALTIME else None})
     data = {
         "wall_s": round(report.wall_s, 3),
-        "utterances": [e for e in summary.events if e["type"] == "utterance"],
+        "utterances": turns,
         "chains": chains,
         "stages": _stage_summary(report.spans),
         "errors": summary.errors,
     }
     lines = [
-        f"utterance {i}: speech {u['start']:.2f}-{u['end']:.2f} s ({u['seconds']:.2f} s), "
-        f"frame #{u['frame']} chosen"
+        f"utterance {i}: {u['text']!r}, speech {u['start']:.2f}-{u['end']:.2f} s, frame "
+        f"#{u['frame']}" + (f", final text {u['final_text_ms']} ms after end of speech"
+                            if u["final_text_ms"] is not None else "")
         for i, u in enumerate(data["utterances"], 1)
     ]
     for c in report.chains:
         lines.append(f"{c.source}: {c.produced} items, {c.dropped} dropped (stale), "
-                     f"{c.lost_samples} audio samples lost")
+                     f"{c.lost_samples} audio samples lost, {c.superseded} partials skipped")
     for name, s in data["stages"].items():
         lines.append(f"stage {name}: {s['count']} calls, p50 {s['p50_ms']:.2f} ms, "
                      f"p95 {s['p95_ms']:.2f} ms")

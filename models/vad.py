@@ -56,6 +56,9 @@ class VadOptions:
     pad_ms: int = 64  # audio kept before the start and after the end
     max_utterance_s: float = 30.0  # an utterance is cut here (Whisper's window)
 
+    # streaming
+    partial_every_ms: int = 0  # send the speech so far this often while speaking; 0: never
+
 
 @dataclass(frozen=True)
 class VadEvent:

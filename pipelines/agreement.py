@@ -1,34 +1,36 @@
-"""Local agreement: commit the words that successive partial hypotheses agree on.
+"""Local agreement: commit what successive partial hypotheses agree on.
 
 Pure logic, no model. Each time the recogniser re-transcribes the growing utterance it
-pushes its hypothesis; words on which the last `n` hypotheses agree (their common
-prefix) are committed and never taken back. At the endpoint the final hypothesis
-replaces everything.
+pushes its hypothesis (a sequence of words or tokens); the prefix on which the last `n`
+hypotheses agree is committed and never taken back. At the endpoint the final
+hypothesis replaces everything.
 """
 
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 
-def _key(word: str) -> str:
+def word_key(word: str) -> str:
     """Compare words without case or surrounding punctuation."""
     return word.strip(".,!?;:\"'()").lower()
 
 
 @dataclass
 class LocalAgreement:
-    n: int = 2  # hypotheses that must agree before a word is committed
-    committed: list[str] = field(default_factory=list)
-    _history: list[list[str]] = field(default_factory=list)
+    n: int = 2  # hypotheses that must agree before an item is committed
+    key: Callable[[Hashable], Hashable] = lambda item: item  # how items compare
+    committed: list = field(default_factory=list)
+    _history: list[list] = field(default_factory=list)
 
-    def push(self, hypothesis: str) -> list[str]:
-        """Add a partial hypothesis; return the words newly committed."""
-        words = hypothesis.split()
-        self._history = [*self._history[-(self.n - 1) :], words] if self.n > 1 else [words]
+    def push(self, hypothesis: Sequence) -> list:
+        """Add a partial hypothesis; return the items newly committed."""
+        items = list(hypothesis)
+        self._history = [*self._history[-(self.n - 1) :], items] if self.n > 1 else [items]
         if len(self._history) < self.n:
             return []
         agreed = 0
         for column in zip(*self._history, strict=False):
-            if len({_key(w) for w in column}) != 1:
+            if len({self.key(w) for w in column}) != 1:
                 break
             agreed += 1
         if agreed <= len(self.committed):
@@ -37,14 +39,10 @@ class LocalAgreement:
         self.committed.extend(new)
         return new
 
-    @property
-    def text(self) -> str:
-        return " ".join(self.committed)
-
-    def tentative(self) -> str:
-        """Committed words followed by the newest hypothesis's uncommitted tail."""
+    def tentative(self) -> list:
+        """Committed items followed by the newest hypothesis's uncommitted tail."""
         latest = self._history[-1] if self._history else []
-        return " ".join(self.committed + latest[len(self.committed) :])
+        return self.committed + latest[len(self.committed) :]
 
     def reset(self) -> None:
         self.committed.clear()

@@ -46,7 +46,9 @@ class Utterance:
     `samples` (n,) float32 at 16 kHz, including the VAD's padding. `start_ns` and
     `end_ns` are the capture times of speech start and end; `t_ns` equals `end_ns`,
     so latency measured from an utterance starts at the end of speech. `speech_start`
-    and `speech_end` are the same bounds as stream sample indices.
+    and `speech_end` are the same bounds as stream sample indices. A partial utterance
+    (`final` False) is the speech so far, sent while the wearer is still talking; its
+    end is the newest sample.
     """
 
     t_ns: int
@@ -55,6 +57,7 @@ class Utterance:
     samples: np.ndarray
     speech_start: int
     speech_end: int
+    final: bool = True
 
     @property
     def duration_s(self) -> float:

@@ -86,6 +86,17 @@ class StreamQueue:
             self._cond.notify_all()
             return item
 
+    def take_superseded(self, item: Any, supersedes) -> tuple[Any, int]:
+        """Skip `item` while the next queued item supersedes it; return (item, skipped)."""
+        skipped = 0
+        with self._cond:
+            while self._items and self._items[0] is not END and supersedes(item, self._items[0]):
+                item = self._items.popleft()
+                skipped += 1
+            if skipped:
+                self._cond.notify_all()
+        return item, skipped
+
     def _drop_oldest(self) -> None:
         for i, old in enumerate(self._items):
             if old is not END:

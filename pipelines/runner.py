@@ -52,6 +52,7 @@ class ChainStats:
     dropped: int = 0
     lost: int = 0
     lost_samples: int = 0
+    superseded: int = 0  # items a stage skipped because a newer one made them pointless
     error: str | None = None
     exit_code: int = 0  # of the error, as `GlassesError.exit_code`
 
@@ -220,6 +221,8 @@ class Runner:
                 if item is END:
                     self._call(stage, stage.flush, (), None, out)
                     break
+                item, skipped = inbox.take_superseded(item, stage.supersedes)
+                chain.stats.superseded += skipped
                 self._call(stage, stage.process, (item,), item.t_ns, out)
         except Stopped:
             pass

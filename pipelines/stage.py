@@ -22,6 +22,14 @@ class Stage(ABC):
     def process(self, item: Any) -> Iterable[Any]:
         """Handle one item; yield the items it produces (possibly none)."""
 
+    def supersedes(self, item: Any, newer: Any) -> bool:
+        """Whether `newer`, queued behind `item`, makes `item` pointless to process.
+
+        The runner then skips `item` and counts it (e.g. a partial utterance when a
+        longer one is already waiting). Default: never.
+        """
+        return False
+
     def flush(self) -> Iterable[Any]:
         """Called once at the end of the stream: yield what the stage still holds."""
         return ()

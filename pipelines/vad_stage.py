@@ -38,6 +38,7 @@ class VadStage(Stage):
         self._kept = np.zeros(0, dtype=np.float32)  # recent audio, for utterances
         self._kept_from = 0  # stream index of the first kept sample
         self._anchors: deque[tuple[int, int]] = deque()  # (stream index, capture ns) per chunk
+        self._last_partial = 0  # stream index where the last partial utterance ended
 
     def process(self, item: AudioChunk) -> Iterator[Utterance]:
         if item.offset != self._pos + len(self._pending):  # samples were lost upstream
@@ -65,6 +66,7 @@ class VadStage(Stage):
             used = min(WINDOW, len(self._pending))
             self._pending = self._pending[used:]
             self._pos += used
+            yield from self._partial()
         if final:
             for event in self._endpointer.finish(self._pos):
                 yield from self._on(event)
@@ -72,19 +74,30 @@ class VadStage(Stage):
 
     def _on(self, event: VadEvent) -> Iterator[Utterance]:
         self.events.append(event)
-        if event.kind != "end":
-            return
-        a = max(event.start - self._pad, self._kept_from)
-        b = event.sample + self._pad
-        lo, hi = a - self._kept_from, b - self._kept_from
-        end_ns = self._time(event.sample)
-        yield Utterance(
+        if event.kind == "start":
+            self._last_partial = event.sample
+        if event.kind == "end":
+            yield self._utterance(event.start, event.sample, event.sample + self._pad, True)
+
+    def _partial(self) -> Iterator[Utterance]:
+        """The speech so far, every `partial_every_ms` while the wearer speaks."""
+        every = self.options.partial_every_ms * SAMPLE_RATE // 1000
+        start = self._endpointer.speech_start
+        if every and start is not None and self._pos - self._last_partial >= every:
+            self._last_partial = self._pos
+            yield self._utterance(start, self._pos, self._pos, False)
+
+    def _utterance(self, start: int, end: int, keep_to: int, final: bool) -> Utterance:
+        lo = max(start - self._pad, self._kept_from) - self._kept_from
+        end_ns = self._time(end)
+        return Utterance(
             t_ns=end_ns,
-            start_ns=self._time(event.start),
+            start_ns=self._time(start),
             end_ns=end_ns,
-            samples=self._kept[lo:hi].copy(),
-            speech_start=event.start,
-            speech_end=event.sample,
+            samples=self._kept[lo : keep_to - self._kept_from].copy(),
+            speech_start=start,
+            speech_end=end,
+            final=final,
         )
 
     def _time(self, index: int) -> int:

@@ -1,7 +1,8 @@
 """A simulated glasses session: camera and microphone through the pipeline, shown or logged.
 
-This is the foundation's session: camera -> frame buffer, microphone -> VAD. Each
-utterance is matched with the frame captured when speech ended and shown on the HUD.
+Camera -> frame buffer; microphone -> VAD -> speech recognition. Each utterance is
+matched with the frame captured when speech ended; partial and final transcripts are
+shown on the HUD and logged as events.
 """
 
 import threading
@@ -13,9 +14,12 @@ from device.camera import Camera
 from device.clock import NS_PER_S, now_ns
 from device.display import Card, compose, render
 from device.microphone import Microphone
+from models.asr import AsrOptions
 from models.store import ModelStore
+from models.vad import VadOptions
+from pipelines.asr_stage import AsrStage
 from pipelines.frame_buffer import FrameBuffer
-from pipelines.frames import Utterance
+from pipelines.frames import Transcript, Utterance
 from pipelines.runner import Runner, RunnerOptions, RunReport
 from pipelines.sources import CameraSource, MicrophoneSource, Mode
 from pipelines.vad_stage import VadStage
@@ -37,6 +41,10 @@ class SessionOptions:
     board: BoardProfile = field(default_factory=BoardProfile.laptop)
     headless: bool = True
     duration_s: float | None = None  # stop after this long (live sources never end)
+
+    # speech
+    asr: AsrOptions = field(default_factory=AsrOptions)
+    partial_every_ms: int = 500  # partial transcripts while speaking; 0: final only
 
     # outputs
     events: Path | None = None  # JSON lines
@@ -64,18 +72,24 @@ def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
     frames = FrameBuffer(capacity=int(4 * max(camera.fps, 1)))
     runner = Runner(RunnerOptions(mode=options.mode))
     runner.add_chain(CameraSource(camera), [frames])
-    runner.add_chain(MicrophoneSource(mic), [VadStage(store, options.board)])
+    vad = VadStage(store, options.board, VadOptions(partial_every_ms=options.partial_every_ms))
+    asr = AsrStage(store, options.board, options.asr)
+    runner.add_chain(MicrophoneSource(mic), [vad, asr])
     start = now_ns()
     log = EventLog(options.events, start)
     card = _CardState()
 
     def on_item(name: str, item) -> None:
-        if isinstance(item, Utterance):
+        if isinstance(item, Utterance) and item.final:
             frame = frames.nearest(item.end_ns)
             log.add("utterance", start=log.seconds(item.start_ns), end=log.seconds(item.end_ns),
                     seconds=round(item.duration_s, 3),
                     frame=None if frame is None else frame.index)
-            card.set(Card(status="heard you", body=f"{item.duration_s:.1f} s of speech"))
+            card.set(Card(status="thinking"))
+        elif isinstance(item, Transcript):
+            kind = "final_transcript" if item.final else "partial_transcript"
+            log.add(kind, text=item.text, speech_end=log.seconds(item.t_ns))
+            card.set(Card(status="heard" if item.final else "listening", body=item.text))
 
     runner.observe(on_item)
     log.add("session_start", view=options.view, audio=options.audio or "microphone",

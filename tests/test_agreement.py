@@ -1,30 +1,42 @@
-from pipelines.agreement import LocalAgreement
+from pipelines.agreement import LocalAgreement, word_key
 from pipelines.scoring import accepted, normalise_words, word_error_rate
 
 
+def words(text: str) -> list[str]:
+    return text.split()
+
+
 def test_words_are_committed_once_two_hypotheses_agree():
-    la = LocalAgreement(n=2)
-    assert la.push("what") == []
-    assert la.push("what am I") == ["what"]
-    assert la.push("what am I looking") == ["am", "I"]
-    assert la.push("What am I looking at?") == ["looking"]
-    assert la.text == "what am I looking"
-    assert la.tentative() == "what am I looking at?"
+    la = LocalAgreement(n=2, key=word_key)
+    assert la.push(words("what")) == []
+    assert la.push(words("what am I")) == ["what"]
+    assert la.push(words("what am I looking")) == ["am", "I"]
+    assert la.push(words("What am I looking at?")) == ["looking"]
+    assert la.committed == words("what am I looking")
+    assert la.tentative() == words("what am I looking at?")
 
 
 def test_committed_words_are_never_taken_back():
-    la = LocalAgreement(n=2)
-    la.push("read the sign")
-    la.push("read the sign")
-    assert la.text == "read the sign"
-    assert la.push("red that sign for me") == []  # disagrees from the first word
-    assert la.text == "read the sign"
+    la = LocalAgreement(n=2, key=word_key)
+    la.push(words("read the sign"))
+    la.push(words("read the sign"))
+    assert la.committed == words("read the sign")
+    assert la.push(words("red that sign for me")) == []  # disagrees from the first word
+    assert la.committed == words("read the sign")
 
 
-def test_case_and_punctuation_do_not_break_agreement():
-    la = LocalAgreement(n=2)
-    la.push("Hello, world")
-    assert la.push("hello world!") == ["hello", "world!"]
+def test_case_and_punctuation_do_not_break_word_agreement():
+    la = LocalAgreement(n=2, key=word_key)
+    la.push(words("Hello, world"))
+    assert la.push(words("hello world!")) == ["hello", "world!"]
+
+
+def test_tokens_agree_exactly_and_three_way_agreement_waits_longer():
+    la = LocalAgreement(n=3)
+    assert la.push([5, 6]) == [] and la.push([5, 6, 7]) == []
+    assert la.push([5, 6, 8]) == [5, 6]
+    la.reset()
+    assert la.committed == [] and la.tentative() == []
 
 
 def test_word_error_rate_counts_substitutions_insertions_deletions():

@@ -98,13 +98,15 @@ def test_doctor_reports_the_machine_as_json(store):
     report = json.loads(result.stdout)  # stdout holds the JSON object and nothing else
     assert set(report) >= {"cameras", "microphones", "screen", "onnxruntime", "store"}
     assert "CPUExecutionProvider" in report["onnxruntime"]["providers"]
-    assert report["store"]["models"] == {"silero-vad": "ok"}
+    assert report["store"]["models"]["silero-vad"] == "ok"
+    assert set(report["store"]["models"].values()) == {"ok"}
 
 
 def test_prepare_twice_does_nothing_the_second_time(store):
     result = glasses("models", "prepare", "--json", home=store.home)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["models"] == {"silero-vad": "up to date"}
+    models = json.loads(result.stdout)["models"]
+    assert "silero-vad" in models and set(models.values()) == {"up to date"}
     assert "up to date" in result.stderr  # progress goes to stderr
 
 

@@ -1,0 +1,151 @@
+"""Whisper on onnxruntime alone: log-mel front end, encoder, greedy decoding with a KV cache.
+
+Two ONNX graphs per model (see `export/whisper_onnx.py`):
+- encoder: mel (1, n_mels, T) -> per decoder layer i, cross_k_i (n_head, d_head, T/2)
+  and cross_v_i (n_head, T/2, d_head): the cross-attention keys and values, computed
+  once per utterance;
+- decoder: tokens, self-attention cache, cross k/v -> last-token logits, grown cache.
+
+Short questions are cheap: with `window="short"` only the utterance plus `pad_s` of
+silence goes through the encoder; the rest of Whisper's 30 s window is filled with the
+cross-attention keys and values of silence, encoded once when the model loads. The
+decoder so sees the long silence it was trained on and knows where the speech ends.
+"""
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from device.boards import BoardProfile
+from device.errors import BadInput
+from models.mel import FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, SAMPLE_RATE, log_mel_spectrogram
+from models.sessions import create_session
+from models.store import ModelStore
+from models.whisper_vocab import Vocabulary
+
+MODELS = ("tiny.en", "base")
+SILENCE_PEAK = 1e-3  # audio whose peak stays below this (-60 dBFS) holds no speech
+PRECISIONS = {"fp32": ("", ""), "int8": (".int8", ".int8"), "mixed": ("", ".int8")}
+
+
+def store_name(model: str) -> str:
+    return f"whisper-{model}"
+
+
+@dataclass(frozen=True)
+class AsrOptions:
+    model: str = "tiny.en"
+    precision: str = "fp32"  # fp32 | int8 | mixed (fp32 encoder, int8 decoder)
+
+    # the encoder window
+    window: str = "short"  # short: the utterance + pad_s, then cached silence; full: 30 s
+    pad_s: float = 0.5  # silence encoded after the speech in a short window
+    span_s: float = 30.0  # a short window is followed by cached silence up to this length
+
+    # decoding
+    max_tokens: int = 224  # whisper's sample_len: half the text context
+
+
+@dataclass(frozen=True)
+class AsrResult:
+    text: str
+    tokens: list[int]
+    audio_s: float
+    timings_ms: dict[str, float] = field(default_factory=dict)  # mel, encoder, decoder
+
+
+class WhisperOnnx:
+    """Speech to English text with Whisper exported to ONNX."""
+
+    def __init__(self, store: ModelStore, board: BoardProfile, options: AsrOptions = AsrOptions()):
+        if options.model not in MODELS:
+            raise BadInput(f"unknown speech model {options.model!r}; known: {', '.join(MODELS)}")
+        if options.window not in ("short", "full"):
+            raise BadInput(f"unknown encoder window {options.window!r}; use short or full")
+        self.options = options
+        name = store_name(options.model)
+        if options.precision not in PRECISIONS:
+            raise BadInput(f"unknown precision {options.precision!r}; use {', '.join(PRECISIONS)}")
+        enc_suffix, dec_suffix = PRECISIONS[options.precision]
+        self.config = json.loads(store.path(name, "asr.json").read_text())
+        self.vocab = Vocabulary(store.path(name, "vocabulary.txt"))
+        self.encoder = create_session(store.path(name, f"encoder{enc_suffix}.onnx"), board)
+        self.decoder = create_session(store.path(name, f"decoder{dec_suffix}.onnx"), board)
+        self.n_mels = self.config["n_mels"]
+        self.sot_sequence = np.array([self.config["sot_sequence"]], dtype=np.int64)
+        self.suppress = np.array(self.config["suppress_tokens"], dtype=np.int64)
+        self.suppress_at_begin = np.array(self.config["suppress_at_begin"], dtype=np.int64)
+        layers, state = self.config["n_text_layer"], self.config["n_text_state"]
+        self._empty = np.zeros((layers, 1, 0, state), dtype=np.float32)
+        self._cross_names = [o.name for o in self.encoder.get_outputs()]
+        self._silence = None
+        if options.window == "short":  # cross k/v of a silent 30 s window, encoded once
+            silence = log_mel_spectrogram(np.zeros(0, np.float32), self.n_mels,
+                                          padding=N_FRAMES * HOP_LENGTH)[:, :N_FRAMES]
+            self._silence = self.encoder.run(None, {"mel": silence[None]})
+
+    def transcribe(self, audio: np.ndarray, prefix: list[int] | None = None) -> AsrResult:
+        """`audio` (n,) float32 at 16 kHz mono -> text. Longer than 30 s is cut to 30 s.
+
+        `prefix`: text tokens already agreed on (streaming); they are forced in one decoder
+        call instead of being decoded one by one, and are part of the result.
+        """
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 1:
+            raise BadInput(f"audio must be mono (n,), got shape {audio.shape}")
+        if not np.isfinite(audio).all():
+            raise BadInput("audio holds NaN or infinite samples")
+        seconds = len(audio) / SAMPLE_RATE
+        if not len(audio) or np.abs(audio).max() < SILENCE_PEAK:  # Whisper invents "you"
+            return AsrResult(text="", tokens=[], audio_s=seconds)
+        t0 = time.perf_counter()
+        mel = self._mel(audio)
+        t1 = time.perf_counter()
+        cross = self.encoder.run(None, {"mel": mel[None]})
+        n, span = mel.shape[1] // 2, int(self.options.span_s * FRAMES_PER_SECOND) // 2
+        if self._silence is not None and span > n:  # keys: positions last; values: middle
+            cross = [np.concatenate([c, s[..., n:span]] if name.startswith("cross_k")
+                                    else [c, s[:, n:span]], axis=-1 if name.startswith("cross_k")
+                                    else 1)
+                     for name, c, s in zip(self._cross_names, cross, self._silence, strict=True)]
+        t2 = time.perf_counter()
+        tokens = self._decode(dict(zip(self._cross_names, cross, strict=True)), prefix or [])
+        t3 = time.perf_counter()
+        return AsrResult(
+            text=self.vocab.decode(tokens).strip(),
+            tokens=tokens,
+            audio_s=seconds,
+            timings_ms={"mel": (t1 - t0) * 1e3, "encoder": (t2 - t1) * 1e3,
+                        "decoder": (t3 - t2) * 1e3},
+        )
+
+    def _mel(self, audio: np.ndarray) -> np.ndarray:
+        """(n_mels, T): T = 3000 for the full window, else the speech + pad, even."""
+        if self.options.window == "full":
+            return log_mel_spectrogram(audio[: N_FRAMES * HOP_LENGTH], self.n_mels,
+                                       padding=N_FRAMES * HOP_LENGTH)[:, :N_FRAMES]
+        frames = int(len(audio) / HOP_LENGTH + self.options.pad_s * FRAMES_PER_SECOND)
+        frames = min(N_FRAMES, frames + frames % 2)
+        pad = frames * HOP_LENGTH - len(audio)
+        mel = log_mel_spectrogram(audio[: frames * HOP_LENGTH], self.n_mels, padding=max(pad, 0))
+        return np.ascontiguousarray(mel[:, :frames])
+
+    def _decode(self, cross: dict[str, np.ndarray], prefix: list[int]) -> list[int]:
+        """Greedy decoding with whisper's suppression rules; the text tokens."""
+        prompt = np.array([[*self.sot_sequence[0], *prefix]], dtype=np.int64)
+        feed = {"tokens": prompt, "self_k": self._empty, "self_v": self._empty, **cross}
+        out: list[int] = list(prefix)
+        for step in range(len(prefix), self.options.max_tokens):
+            logits, feed["self_k"], feed["self_v"] = self.decoder.run(None, feed)
+            logits = logits[0]
+            logits[self.suppress] = -np.inf
+            if step == 0:
+                logits[self.suppress_at_begin] = -np.inf
+            token = int(np.argmax(logits))
+            if token == self.vocab.eot:
+                break
+            out.append(token)
+            feed["tokens"] = np.array([[token]], dtype=np.int64)
+        return out

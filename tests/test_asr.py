@@ -1,0 +1,90 @@
+"""Whisper on onnxruntime: real models on the demo's spoken questions."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device.audio import SAMPLE_RATE, load_audio
+from device.boards import BoardProfile
+from device.errors import BadInput
+from models.asr import AsrOptions, WhisperOnnx
+from pipelines.scoring import normalise_words
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "simulator" / "demo" / "demo.wav"
+
+
+@pytest.fixture(scope="module")
+def questions() -> list[np.ndarray]:
+    audio = load_audio(DEMO)
+    return [audio[int(0.8 * SAMPLE_RATE) : int(3.0 * SAMPLE_RATE)],
+            audio[int(5.3 * SAMPLE_RATE) : int(7.6 * SAMPLE_RATE)]]
+
+
+@pytest.fixture(scope="module")
+def asr(store) -> WhisperOnnx:
+    return WhisperOnnx(store, BoardProfile.laptop(), AsrOptions("tiny.en"))
+
+
+def test_transcribes_the_demo_questions(asr, questions):
+    first = asr.transcribe(questions[0])
+    assert normalise_words(first.text) == ["what", "am", "i", "looking", "at"]
+    assert {"read", "for", "me"} <= set(normalise_words(asr.transcribe(questions[1]).text))
+    assert set(first.timings_ms) == {"mel", "encoder", "decoder"}
+
+
+@pytest.fixture(scope="module")
+def requests(tmp_path_factory) -> list[tuple[np.ndarray, str]]:
+    from export.speech_set import make_speech_set
+
+    folder = tmp_path_factory.mktemp("requests")
+    clips = make_speech_set(folder, count=8, seed=3, progress=lambda _: None, hibari=False)
+    return [(load_audio(folder / c["file"]), c["text"]) for c in clips]
+
+
+def test_short_window_with_cached_silence_stops_where_the_speech_stops(store, asr, requests):
+    """Encoding only the question plus cached silence, the decoder ends with the speech.
+    Without the cached silence it does not know the speech is over and repeats itself."""
+    bare = WhisperOnnx(store, BoardProfile.laptop(), AsrOptions("tiny.en", span_s=0))
+    said = sum(len(normalise_words(text)) for _, text in requests)
+    bare_words = 0
+    for audio, text in requests:
+        assert len(normalise_words(asr.transcribe(audio).text)) <= len(normalise_words(text)) + 2
+        bare_words += len(normalise_words(bare.transcribe(audio).text))
+    assert bare_words > 1.5 * said
+
+
+def test_a_forced_prefix_is_kept_and_decoding_continues(asr, questions):
+    whole = asr.transcribe(questions[0])
+    resumed = asr.transcribe(questions[0], prefix=whole.tokens[:3])
+    assert resumed.tokens == whole.tokens
+
+
+def test_empty_silent_and_bad_audio(asr):
+    assert asr.transcribe(np.zeros(0, np.float32)).text == ""
+    assert asr.transcribe(np.zeros(2 * SAMPLE_RATE, np.float32)).text == ""
+    with pytest.raises(BadInput, match="NaN"):
+        asr.transcribe(np.full(1000, np.nan, np.float32))
+    with pytest.raises(BadInput, match="mono"):
+        asr.transcribe(np.zeros((1000, 2), np.float32))
+
+
+def test_run_time_path_imports_no_torch(store):
+    code = (
+        "import sys, numpy as np\n"
+        "from device.boards import BoardProfile\n"
+        "from models.asr import WhisperOnnx\n"
+        "from models.store import ModelStore\n"
+        "from pipelines.asr_stage import AsrStage\n"
+        "from simulator.session import run_session\n"
+        "WhisperOnnx(ModelStore(), BoardProfile.laptop()).transcribe(np.zeros(16000, np.float32))\n"
+        "bad = [m for m in ('torch', 'whisper', 'transformers', 'optimum', 'ctranslate2')"
+        " if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, env={"GLASSES_HOME": str(store.home), "PATH": ""})
+    assert result.returncode == 0, result.stderr
