@@ -8,6 +8,7 @@ from pathlib import Path
 from cli.output import progress, result
 from device.boards import BoardProfile
 from device.display import screen_available
+from models.asr import DEFAULT_MODEL, MODELS, AsrOptions
 from models.store import ModelStore
 from pipelines.sources import Mode
 from simulator.session import DEMO_AUDIO, DEMO_VIDEO, SessionOptions, run_session
@@ -35,6 +36,8 @@ def register(commands) -> None:
     p.add_argument("--mode", choices=[m.value for m in Mode], default="realtime",
                    help="realtime: replay files at their own pace (default); offline: as fast "
                    "as possible; simulated: as fast as possible, stamped on the media timeline")
+    p.add_argument("--model", choices=MODELS, default=DEFAULT_MODEL,
+                   help=f"Whisper model for speech (default {DEFAULT_MODEL})")
     p.add_argument("--board", default="laptop", choices=BoardProfile.names(),
                    help="board profile: threads, camera size, display (default laptop)")
     p.add_argument("--headless", action="store_true", help="no window, even with a screen")
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         headless=headless,
         duration_s=args.duration,
         events=args.events,
+        asr=AsrOptions(model=args.model),
     )
     progress(f"simulating{' the built-in demo' if demo else ''}: view {options.view}, "
              f"audio {options.audio or 'live microphone'}, {options.mode.value}, "

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import onnxruntime as ort
 
 from device.boards import BoardProfile
 from device.errors import BadInput
@@ -26,6 +27,9 @@ from models.store import ModelStore
 from models.whisper_vocab import Vocabulary
 
 MODELS = ("tiny.en", "base")
+# base: on our 40-request set 42.9% WER against tiny.en's 46.8% (openai-whisper: 43.8, 47.2),
+# at 354 ms median per request, less than half of openai-whisper tiny.en's 825 ms
+DEFAULT_MODEL = "base"
 SILENCE_PEAK = 1e-3  # audio whose peak stays below this (-60 dBFS) holds no speech
 PRECISIONS = {"fp32": ("", ""), "int8": (".int8", ".int8"), "mixed": ("", ".int8")}
 
@@ -36,7 +40,7 @@ def store_name(model: str) -> str:
 
 @dataclass(frozen=True)
 class AsrOptions:
-    model: str = "tiny.en"
+    model: str = DEFAULT_MODEL
     precision: str = "fp32"  # fp32 | int8 | mixed (fp32 encoder, int8 decoder)
 
     # the encoder window
@@ -80,11 +84,16 @@ class WhisperOnnx:
         layers, state = self.config["n_text_layer"], self.config["n_text_state"]
         self._empty = np.zeros((layers, 1, 0, state), dtype=np.float32)
         self._cross_names = [o.name for o in self.encoder.get_outputs()]
+        self._run_options = ort.RunOptions()
         self._silence = None
         if options.window == "short":  # cross k/v of a silent 30 s window, encoded once
             silence = log_mel_spectrogram(np.zeros(0, np.float32), self.n_mels,
                                           padding=N_FRAMES * HOP_LENGTH)[:, :N_FRAMES]
             self._silence = self.encoder.run(None, {"mel": silence[None]})
+
+    def cancel(self) -> None:
+        """Make a transcription running in another thread end now (it raises)."""
+        self._run_options.terminate = True
 
     def transcribe(self, audio: np.ndarray, prefix: list[int] | None = None) -> AsrResult:
         """`audio` (n,) float32 at 16 kHz mono -> text. Longer than 30 s is cut to 30 s.
@@ -103,7 +112,7 @@ class WhisperOnnx:
         t0 = time.perf_counter()
         mel = self._mel(audio)
         t1 = time.perf_counter()
-        cross = self.encoder.run(None, {"mel": mel[None]})
+        cross = self.encoder.run(None, {"mel": mel[None]}, self._run_options)
         n, span = mel.shape[1] // 2, int(self.options.span_s * FRAMES_PER_SECOND) // 2
         if self._silence is not None and span > n:  # keys: positions last; values: middle
             cross = [np.concatenate([c, s[..., n:span]] if name.startswith("cross_k")
@@ -138,7 +147,8 @@ class WhisperOnnx:
         feed = {"tokens": prompt, "self_k": self._empty, "self_v": self._empty, **cross}
         out: list[int] = list(prefix)
         for step in range(len(prefix), self.options.max_tokens):
-            logits, feed["self_k"], feed["self_v"] = self.decoder.run(None, feed)
+            logits, feed["self_k"], feed["self_v"] = self.decoder.run(None, feed,
+                                                                      self._run_options)
             logits = logits[0]
             logits[self.suppress] = -np.inf
             if step == 0:

@@ -28,6 +28,9 @@ class AsrStage(Stage):
     def open(self) -> None:
         self.asr = WhisperOnnx(self.store, self.board, self.options)
 
+    def cancel(self) -> None:
+        self.asr.cancel()
+
     def supersedes(self, item: Utterance, newer) -> bool:
         return not item.final and isinstance(newer, Utterance)
 

@@ -141,6 +141,9 @@ class Runner:
     def stop(self) -> list[str]:
         """Ask every thread to end; return the names of threads still alive after the timeout."""
         self._stop.set()
+        for chain in self._chains:
+            for stage in chain.stages:
+                stage.cancel()
         deadline = now_ns() + int(self.options.stop_timeout_s * NS_PER_S)
         for t in self._threads:
             t.join(max(0.0, (deadline - now_ns()) / NS_PER_S))
@@ -227,6 +230,8 @@ class Runner:
         except Stopped:
             pass
         except Exception as e:
+            if self._stop.is_set():  # cancelled by stop(): not an error
+                return
             known = isinstance(e, GlassesError)
             if not chain.stats.error:
                 chain.stats.error = f"stage {stage.name}: {e if known else repr(e)}"

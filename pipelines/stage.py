@@ -34,5 +34,9 @@ class Stage(ABC):
         """Called once at the end of the stream: yield what the stage still holds."""
         return ()
 
+    def cancel(self) -> None:
+        """Called from another thread on a stop request: end a long `process` call early
+        (it may raise). Default: nothing, the call runs to its end."""
+
     def close(self) -> None:
         """Release resources; called once, also after an error."""

@@ -88,3 +88,33 @@ def test_run_time_path_imports_no_torch(store):
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, env={"GLASSES_HOME": str(store.home), "PATH": ""})
     assert result.returncode == 0, result.stderr
+
+
+def test_streaming_gives_growing_partials_then_the_final_at_the_endpoint(store):
+    """VAD with partials -> ASR, driven directly (no threads): every transcript in order."""
+    from models.vad import VadOptions
+    from pipelines.asr_stage import AsrStage
+    from pipelines.frames import AudioChunk, Transcript
+    from pipelines.vad_stage import VadStage
+
+    board = BoardProfile.laptop()
+    vad = VadStage(store, board, VadOptions(partial_every_ms=400))
+    asr = AsrStage(store, board)
+    vad.open()
+    asr.open()
+    audio = load_audio(DEMO)[: int(4.5 * SAMPLE_RATE)]  # the first question
+    transcripts: list[Transcript] = []
+    for offset in range(0, len(audio), 512):
+        chunk = AudioChunk(t_ns=offset * 62_500, samples=audio[offset : offset + 512],
+                           offset=offset)
+        for utterance in vad.process(chunk):
+            transcripts += asr.process(utterance)
+    for utterance in vad.flush():
+        transcripts += asr.process(utterance)
+    partials = [t for t in transcripts if not t.final]
+    finals = [t for t in transcripts if t.final]
+    assert len(partials) >= 2 and len(finals) == 1 and transcripts[-1].final
+    assert normalise_words(finals[0].text) == ["what", "am", "i", "looking", "at"]
+    committed = asr.agreement.committed  # reset by the final
+    assert committed == []
+    assert normalise_words(partials[-1].text)[:2] == ["what", "am"]

@@ -120,11 +120,11 @@ def test_simulate_demo_headless_prints_what_it_did(store):
 
 def test_ctrl_c_ends_a_realtime_session_within_one_second(bad, store):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "simulate", "--headless", "--view",
-         str(bad / "short.mp4")],
+        [sys.executable, "-m", "cli.main", "simulate", "--headless", "--model", "tiny.en",
+         "--view", str(bad / "short.mp4")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(3.0)  # started and streaming (the demo WAV lasts 10 s)
+    time.sleep(6.0)  # models loaded, streaming (the demo WAV lasts 10 s)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=5)
