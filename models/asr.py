@@ -84,6 +84,8 @@ class WhisperOnnx:
         layers, state = self.config["n_text_layer"], self.config["n_text_state"]
         self._empty = np.zeros((layers, 1, 0, state), dtype=np.float32)
         self._cross_names = [o.name for o in self.encoder.get_outputs()]
+        # keys are (heads, d_head, positions), values (heads, positions, d_head)
+        self._position_axes = [2 if n.startswith("cross_k") else 1 for n in self._cross_names]
         self._run_options = ort.RunOptions()
         self._silence = None
         if options.window == "short":  # cross k/v of a silent 30 s window, encoded once
@@ -114,11 +116,10 @@ class WhisperOnnx:
         t1 = time.perf_counter()
         cross = self.encoder.run(None, {"mel": mel[None]}, self._run_options)
         n, span = mel.shape[1] // 2, int(self.options.span_s * FRAMES_PER_SECOND) // 2
-        if self._silence is not None and span > n:  # keys: positions last; values: middle
-            cross = [np.concatenate([c, s[..., n:span]] if name.startswith("cross_k")
-                                    else [c, s[:, n:span]], axis=-1 if name.startswith("cross_k")
-                                    else 1)
-                     for name, c, s in zip(self._cross_names, cross, self._silence, strict=True)]
+        if self._silence is not None and span > n:
+            tail = np.arange(n, span)
+            cross = [np.concatenate([c, s.take(tail, axis=a)], axis=a)
+                     for c, s, a in zip(cross, self._silence, self._position_axes, strict=True)]
         t2 = time.perf_counter()
         tokens = self._decode(dict(zip(self._cross_names, cross, strict=True)), prefix or [])
         t3 = time.perf_counter()
