@@ -58,6 +58,7 @@ class VadOptions:
 
     # streaming
     partial_every_ms: int = 0  # send the speech so far this often while speaking; 0: never
+    early_end: bool = False  # when silence starts, send the utterance as it would end there
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,11 @@ class Endpointer:
     def reset(self) -> None:
         self._start: int | None = None  # speech start, while in speech
         self._silence_from: int | None = None  # start of the current run of silence
+
+    @property
+    def silence_from(self) -> int | None:
+        """Where the speech seems to have ended, while in speech and silence has begun."""
+        return self._silence_from
 
     @property
     def speech_start(self) -> int | None:

@@ -16,7 +16,9 @@ class AsrStage(Stage):
     While the wearer speaks, every partial hypothesis is pushed to a local-agreement
     policy over tokens; the agreed tokens are forced as the prefix of the next partial
     decode, so work is not repeated. The final transcript, at the VAD endpoint, is a
-    fresh decode of the whole utterance.
+    fresh decode of the whole utterance; when the VAD sent that same utterance early (at
+    the start of the silence that ended it), the decode was done then, during the
+    silence, and the final comes as soon as the endpoint is confirmed.
     """
 
     name = "asr"
@@ -24,6 +26,7 @@ class AsrStage(Stage):
     def __init__(self, store: ModelStore, board: BoardProfile, options: AsrOptions = AsrOptions()):
         self.store, self.board, self.options = store, board, options
         self.agreement = LocalAgreement(n=2)
+        self._early: tuple[tuple[int, int], str] | None = None  # (speech bounds, text)
 
     def open(self) -> None:
         self.asr = WhisperOnnx(self.store, self.board, self.options)
@@ -32,13 +35,29 @@ class AsrStage(Stage):
         self.asr.cancel()
 
     def supersedes(self, item: Utterance, newer) -> bool:
-        return not item.final and isinstance(newer, Utterance)
+        """A partial is pointless once any newer utterance waits; an early end only once
+        a newer early end or another utterance's final does (its own final reuses it)."""
+        if item.final or not isinstance(newer, Utterance):
+            return False
+        if not item.ending:
+            return True
+        return newer.ending or newer.speech_end != item.speech_end
 
     def process(self, item: Utterance) -> Iterator[Transcript]:
+        bounds = (item.speech_start, item.speech_end)
         if item.final:
             self.agreement.reset()
-            result = self.asr.transcribe(item.samples)
-            yield Transcript(t_ns=item.t_ns, text=result.text, final=True)
+            early, self._early = self._early, None
+            if early is not None and early[0] == bounds:  # decoded during the silence
+                text = early[1]
+            else:
+                text = self.asr.transcribe(item.samples).text
+            yield Transcript(t_ns=item.t_ns, text=text, final=True)
+            return
+        if item.ending:
+            text = self.asr.transcribe(item.samples).text
+            self._early = (bounds, text)
+            yield Transcript(t_ns=item.t_ns, text=text, final=False)
             return
         result = self.asr.transcribe(item.samples, prefix=self.agreement.committed)
         self.agreement.push(result.tokens)

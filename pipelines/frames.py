@@ -48,7 +48,8 @@ class Utterance:
     so latency measured from an utterance starts at the end of speech. `speech_start`
     and `speech_end` are the same bounds as stream sample indices. A partial utterance
     (`final` False) is the speech so far, sent while the wearer is still talking; its
-    end is the newest sample.
+    end is the newest sample, unless `ending`: the speech seems to have ended at
+    `speech_end` and, if the silence lasts, the final utterance will be exactly this one.
     """
 
     t_ns: int
@@ -58,6 +59,7 @@ class Utterance:
     speech_start: int
     speech_end: int
     final: bool = True
+    ending: bool = False
 
     @property
     def duration_s(self) -> float:

@@ -39,6 +39,7 @@ class VadStage(Stage):
         self._kept_from = 0  # stream index of the first kept sample
         self._anchors: deque[tuple[int, int]] = deque()  # (stream index, capture ns) per chunk
         self._last_partial = 0  # stream index where the last partial utterance ended
+        self._early_sent: int | None = None  # speech end of the last `ending` utterance sent
 
     def process(self, item: AudioChunk) -> Iterator[Utterance]:
         if item.offset != self._pos + len(self._pending):  # samples were lost upstream
@@ -80,14 +81,23 @@ class VadStage(Stage):
             yield self._utterance(event.start, event.sample, event.sample + self._pad, True)
 
     def _partial(self) -> Iterator[Utterance]:
-        """The speech so far, every `partial_every_ms` while the wearer speaks."""
+        """The speech so far, every `partial_every_ms` while the wearer speaks; and, with
+        `early_end`, the utterance as it would end, once its padding has been heard."""
         every = self.options.partial_every_ms * SAMPLE_RATE // 1000
         start = self._endpointer.speech_start
-        if every and start is not None and self._pos - self._last_partial >= every:
+        if start is None:
+            return
+        silence = self._endpointer.silence_from
+        if (self.options.early_end and silence is not None and silence != self._early_sent
+                and self._pos >= silence + self._pad):
+            self._early_sent = silence
+            yield self._utterance(start, silence, silence + self._pad, False, ending=True)
+        elif every and self._pos - self._last_partial >= every:
             self._last_partial = self._pos
             yield self._utterance(start, self._pos, self._pos, False)
 
-    def _utterance(self, start: int, end: int, keep_to: int, final: bool) -> Utterance:
+    def _utterance(self, start: int, end: int, keep_to: int, final: bool,
+                   ending: bool = False) -> Utterance:
         lo = max(start - self._pad, self._kept_from) - self._kept_from
         end_ns = self._time(end)
         return Utterance(
@@ -98,6 +108,7 @@ class VadStage(Stage):
             speech_start=start,
             speech_end=end,
             final=final,
+            ending=ending,
         )
 
     def _time(self, index: int) -> int:

@@ -72,7 +72,8 @@ def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
     frames = FrameBuffer(capacity=int(4 * max(camera.fps, 1)))
     runner = Runner(RunnerOptions(mode=options.mode))
     runner.add_chain(CameraSource(camera), [frames])
-    vad = VadStage(store, options.board, VadOptions(partial_every_ms=options.partial_every_ms))
+    vad = VadStage(store, options.board,
+                   VadOptions(partial_every_ms=options.partial_every_ms, early_end=True))
     asr = AsrStage(store, options.board, options.asr)
     runner.add_chain(MicrophoneSource(mic), [vad, asr])
     start = now_ns()

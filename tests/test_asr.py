@@ -98,19 +98,31 @@ def test_streaming_gives_growing_partials_then_the_final_at_the_endpoint(store):
     from pipelines.vad_stage import VadStage
 
     board = BoardProfile.laptop()
-    vad = VadStage(store, board, VadOptions(partial_every_ms=400))
-    asr = AsrStage(store, board)
+    vad = VadStage(store, board, VadOptions(partial_every_ms=400, early_end=True))
+    asr = AsrStage(store, board, AsrOptions("tiny.en"))
     vad.open()
     asr.open()
+    decodes = []
+    transcribe = asr.asr.transcribe
+    asr.asr.transcribe = lambda *a, **k: decodes.append(1) or transcribe(*a, **k)
     audio = load_audio(DEMO)[: int(4.5 * SAMPLE_RATE)]  # the first question
     transcripts: list[Transcript] = []
+    utterances = []
     for offset in range(0, len(audio), 512):
         chunk = AudioChunk(t_ns=offset * 62_500, samples=audio[offset : offset + 512],
                            offset=offset)
         for utterance in vad.process(chunk):
+            utterances.append(utterance)
+            before = len(decodes)
             transcripts += asr.process(utterance)
+            if utterance.final:  # decoded early, during the silence: no work left
+                assert len(decodes) == before
     for utterance in vad.flush():
         transcripts += asr.process(utterance)
+    early = [u for u in utterances if u.ending]  # a pause inside the speech sends one too
+    assert early and (early[-1].speech_start, early[-1].speech_end) == (
+        utterances[-1].speech_start, utterances[-1].speech_end)
+    assert np.array_equal(early[-1].samples, utterances[-1].samples)
     partials = [t for t in transcripts if not t.final]
     finals = [t for t in transcripts if t.final]
     assert len(partials) >= 2 and len(finals) == 1 and transcripts[-1].final
