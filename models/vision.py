@@ -1,0 +1,98 @@
+"""What is in view: an ImageNet-1k classifier (MobileNetV2, ONNX) with readable labels.
+
+The store entry `imagenet-classifier` is built by `export/vision_build.py`.
+"""
+
+import json
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from device.boards import BoardProfile
+from device.errors import BadInput
+from models.sessions import create_session
+from models.store import ModelStore
+
+MODEL = "imagenet-classifier"
+FILES = {"fp32": "classifier.onnx", "int8": "classifier.int8.onnx"}
+LABELS_FILE = "labels.json"
+INPUT_SIZE = 224  # pixels, square
+CROP_FRACTION = 224 / 256  # torchvision's "resize 256, centre crop 224"
+MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255  # ImageNet, RGB, in 0-255
+STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
+
+
+@dataclass(frozen=True)
+class Label:
+    name: str  # e.g. "espresso"
+    description: str  # one sentence
+    confidence: float  # softmax probability, 0-1
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """Grey (H, W) or (H, W, 1), BGR (H, W, 3) or BGRA (H, W, 4) uint8 -> BGR (H, W, 3)."""
+    if not isinstance(image, np.ndarray) or image.size == 0:
+        raise BadInput("empty image: nothing to look at")
+    if image.dtype != np.uint8:
+        raise BadInput(f"image must be uint8, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image
+    raise BadInput(f"image must be (H, W), (H, W, 3) or (H, W, 4), got {image.shape}")
+
+
+def preprocess(image: np.ndarray) -> np.ndarray:
+    """BGR/grey/BGRA uint8 (H, W[, C]) -> (1, 3, 224, 224) float32, RGB, normalised.
+
+    The centred square of side `CROP_FRACTION` x the shorter side is cropped first, then
+    resized (area averaging), so a huge image costs one resize, not a full-size copy.
+    """
+    image = as_bgr(image)
+    h, w = image.shape[:2]
+    side = max(1, round(min(h, w) * CROP_FRACTION))
+    top, left = (h - side) // 2, (w - side) // 2
+    crop = image[top : top + side, left : left + side]
+    if side > 4 * INPUT_SIZE:  # cheap integer pre-shrink keeps INTER_AREA's cost bounded
+        step = side // (2 * INPUT_SIZE)
+        crop = crop[::step, ::step]
+    interp = cv2.INTER_AREA if crop.shape[0] > INPUT_SIZE else cv2.INTER_LINEAR
+    small = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=interp)
+    rgb = small[:, :, ::-1].astype(np.float32)
+    x = (rgb - MEAN) / STD
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class Classifier:
+    """ImageNet-1k labels for the centre of a picture."""
+
+    def __init__(self, store: ModelStore, board: BoardProfile, precision: str = "fp32"):
+        if precision not in FILES:
+            raise BadInput(f"precision must be one of {', '.join(FILES)}, got {precision!r}")
+        self.precision = precision
+        self._session = create_session(store.path(MODEL, FILES[precision]), board)
+        labels = json.loads(store.path(MODEL, LABELS_FILE).read_text(encoding="utf-8"))
+        self.labels: list[tuple[str, str]] = [(x["name"], x["description"]) for x in labels]
+
+    def logits(self, image: np.ndarray) -> np.ndarray:
+        """image uint8 (H, W[, C]) -> logits (1, 1000) float32"""
+        return self._session.run(None, {"image": preprocess(image)})[0]
+
+    def classify(self, image: np.ndarray, top_k: int = 5) -> list[Label]:
+        """The `top_k` most likely labels, most likely first."""
+        if top_k < 1:
+            raise BadInput(f"top_k must be at least 1, got {top_k}")
+        probs = softmax(self.logits(image)[0].astype(np.float64))
+        best = np.argsort(-probs, kind="stable")[:top_k]
+        return [Label(*self.labels[i], float(probs[i])) for i in best]
