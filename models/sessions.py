@@ -26,6 +26,9 @@ def session_options(board: BoardProfile, profile_prefix: str | None = None) -> o
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.enable_cpu_mem_arena = board.memory_arena
     opts.log_severity_level = 3  # errors only
+    # no busy-waiting between runs: several models share the board's few cores (VAD, speech,
+    # vision); spinning threads of one session starve the others (OCR: 3-4x slower)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if profile_prefix:
         opts.enable_profiling = True
         opts.profile_file_prefix = profile_prefix

@@ -10,11 +10,14 @@ Loading a file verifies its hash; a changed file is refused. Nothing is download
 `glasses models prepare` fills the store.
 """
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,8 +148,19 @@ class ModelStore:
             stored.append(StoredFile(name, sha256_file(tmp), tmp.stat().st_size))
             os.replace(tmp, folder / name)
         entry = ModelEntry(model, tuple(stored), provenance)
-        self._write_manifest({**self.entries(), model: entry})
+        with self._locked():  # another process may be adding a model at the same time
+            self._write_manifest({**self.entries(), model: entry})
         return entry
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _write_manifest(self, entries: dict[str, ModelEntry]) -> None:
         data = {
