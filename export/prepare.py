@@ -84,11 +84,13 @@ def _whisper_recipe(model: str) -> Recipe:
 
 
 def recipes() -> list[Recipe]:
+    from export.lm_build import lm_recipe
     from export.ocr_build import ocr_recipe
     from export.vision_build import vision_recipe
 
     return [*(_extraction_recipe(e) for e in EXTRACTIONS),
-            _whisper_recipe("tiny.en"), _whisper_recipe("base"), vision_recipe(), ocr_recipe()]
+            _whisper_recipe("tiny.en"), _whisper_recipe("base"), vision_recipe(), ocr_recipe(),
+            lm_recipe()]
 
 
 def prepare(store: ModelStore, progress: Progress, names: list[str] | None = None) -> dict:

@@ -1,0 +1,189 @@
+"""A Llama-architecture language model (SmolLM2) in plain torch, exported to one ONNX graph.
+
+The graph `lm.onnx`:
+    tokens (1, n) int64, past_k, past_v (n_layer, n_kv_head, P, head_dim) float32
+    -> logits (1, n_vocab) of the last position only,
+       new_k, new_v (n_layer, n_kv_head, P + n, head_dim)
+
+Positions P..P+n-1 are derived in the graph from the cache length (RoPE), and a causal
+mask is applied when n > 1 (prefill). Only the last position is projected onto the
+vocabulary: that projection is the largest single MatMul of a step.
+
+Cost note: the cache goes in and comes out stacked, so every step copies the whole
+cache once (30 layers x 3 heads x P x 64 x 4 bytes x 2 = 46 KB per cached token, e.g.
+12 MB at P = 256). At our prompt lengths that is small beside the weights each step
+reads (~540 MB fp32); a later version can bind preallocated buffers instead.
+
+This is build-time code (torch). The run time is `models/lm.py`.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from export.whisper_onnx import GraphSpec
+
+OPSET = 17
+GRAPH = GraphSpec(
+    "lm.onnx",
+    ("tokens", "past_k", "past_v"),
+    ("logits", "new_k", "new_v"),
+    {"tokens": {1: "n"}, "past_k": {2: "past"}, "past_v": {2: "past"},
+     "new_k": {2: "total"}, "new_v": {2: "total"}},
+)
+
+
+@dataclass(frozen=True)
+class LlamaDims:
+    n_layer: int = 30
+    d_model: int = 576
+    n_head: int = 9
+    n_kv_head: int = 3  # grouped-query attention: n_head / n_kv_head query heads share one
+    d_ff: int = 1536
+    n_vocab: int = 49152
+    rope_theta: float = 100000.0
+    eps: float = 1e-5  # RMSNorm
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+class Block(nn.Module):
+    def __init__(self, d: LlamaDims):
+        super().__init__()
+        hd = d.head_dim
+        self.attn_norm = RMSNorm(d.d_model, d.eps)
+        self.q = nn.Linear(d.d_model, d.n_head * hd, bias=False)
+        self.k = nn.Linear(d.d_model, d.n_kv_head * hd, bias=False)
+        self.v = nn.Linear(d.d_model, d.n_kv_head * hd, bias=False)
+        self.o = nn.Linear(d.n_head * hd, d.d_model, bias=False)
+        self.ffn_norm = RMSNorm(d.d_model, d.eps)
+        self.gate = nn.Linear(d.d_model, d.d_ff, bias=False)
+        self.up = nn.Linear(d.d_model, d.d_ff, bias=False)
+        self.down = nn.Linear(d.d_ff, d.d_model, bias=False)
+
+
+def _rotate_half(x: Tensor) -> Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+
+
+class Llama(nn.Module):
+    """SmolLM2 with an explicit KV cache; the embedding is stored transposed, (d, vocab),
+    and used both to look tokens up and (tied) to project onto the vocabulary, so the
+    graph holds it once and int8 quantisation can shrink the projection."""
+
+    def __init__(self, dims: LlamaDims):
+        super().__init__()
+        self.dims = dims
+        self.embed_t = nn.Parameter(torch.zeros(dims.d_model, dims.n_vocab))
+        self.blocks = nn.ModuleList(Block(dims) for _ in range(dims.n_layer))
+        self.norm = RMSNorm(dims.d_model, dims.eps)
+        hd = dims.head_dim
+        inv_freq = 1.0 / dims.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    def forward(self, tokens: Tensor, past_k: Tensor, past_v: Tensor):
+        """tokens (1, n); past_k/v (n_layer, n_kv, P, hd) -> logits (1, vocab), new_k/v."""
+        d = self.dims
+        hd, group = d.head_dim, d.n_head // d.n_kv_head
+        past, n = past_k.shape[2], tokens.shape[1]
+        x = self.embed_t.index_select(1, tokens[0]).t()  # (n, d_model)
+        pos = torch.arange(n, dtype=torch.float32) + past
+        freqs = pos[:, None] * self.inv_freq[None, :]
+        emb = torch.cat([freqs, freqs], dim=-1)  # (n, hd)
+        cos, sin = emb.cos(), emb.sin()
+        col = torch.arange(n + past)
+        row = torch.arange(n) + past
+        mask = torch.where(col[None, :] > row[:, None], float("-inf"), 0.0)  # (n, P + n)
+        new_k, new_v = [], []
+        for i, b in enumerate(self.blocks):
+            h = b.attn_norm(x)
+            q = b.q(h).view(n, d.n_head, hd).transpose(0, 1)  # (n_head, n, hd)
+            k = b.k(h).view(n, d.n_kv_head, hd).transpose(0, 1)  # (n_kv, n, hd)
+            v = b.v(h).view(n, d.n_kv_head, hd).transpose(0, 1)
+            q = q * cos + _rotate_half(q) * sin
+            k = k * cos + _rotate_half(k) * sin
+            k = torch.cat([past_k[i], k], dim=1)  # (n_kv, P + n, hd)
+            v = torch.cat([past_v[i], v], dim=1)
+            new_k.append(k)
+            new_v.append(v)
+            q = q.reshape(d.n_kv_head, group * n, hd) * hd ** -0.5
+            w = (q @ k.transpose(1, 2)).view(d.n_kv_head, group, n, -1) + mask
+            w = F.softmax(w, dim=-1).view(d.n_kv_head, group * n, -1)
+            a = (w @ v).view(d.n_head, n, hd).transpose(0, 1).reshape(n, d.d_model)
+            x = x + b.o(a)
+            h = b.ffn_norm(x)
+            x = x + b.down(F.silu(b.gate(h)) * b.up(h))
+        logits = self.norm(x[-1:]) @ self.embed_t  # (1, vocab)
+        return logits, torch.stack(new_k), torch.stack(new_v)
+
+    def empty_cache(self) -> Tensor:
+        d = self.dims
+        return torch.zeros(d.n_layer, d.n_kv_head, 0, d.head_dim)
+
+
+def dummy_inputs(dims: LlamaDims, past: int = 3, n: int = 2) -> tuple[Tensor, Tensor, Tensor]:
+    g = torch.Generator().manual_seed(0)
+    cache = torch.randn(dims.n_layer, dims.n_kv_head, past, dims.head_dim, generator=g)
+    tokens = torch.randint(0, dims.n_vocab, (1, n), generator=g)
+    return tokens, cache, cache.clone()
+
+
+def export_lm(model: Llama, folder: Path) -> Path:
+    """Write `lm.onnx` (fp32) for `model` into `folder`."""
+    model = model.float().eval()
+    path = folder / GRAPH.file
+    with torch.no_grad():
+        torch.onnx.export(
+            model, dummy_inputs(model.dims), str(path), input_names=list(GRAPH.inputs),
+            output_names=list(GRAPH.outputs), dynamic_axes=GRAPH.dynamic_axes,
+            opset_version=OPSET, dynamo=False, do_constant_folding=True,
+        )
+    return path
+
+
+def quantize_int8(src: Path, dst: Path, block: int = 32) -> Path:
+    """Int8 weights for every MatMul with a constant weight, one symmetric scale per
+    `block` input rows of each output column (MatMulNBits; activations stay float32).
+
+    Dynamic int8 (per-channel weights, per-tensor uint8 activations, as for Whisper) breaks
+    this model: SmolLM2's hidden states carry a few huge channels, and one activation scale
+    per tensor wipes out the rest (last logits off by ~45, greedy text garbage; ~15 even
+    with every down projection left in fp32). Weight-only int8 with accuracy_level 4
+    (activations quantised per block of 32 inside the kernel) stays within ~1.4 and runs
+    a decode step ~2.5x faster than fp32; level 0 (float compute) was 13x slower here."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    logger = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # it logs every MatMul it skips
+    try:
+        config = DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=True, bits=8,
+                                              accuracy_level=4)  # int8 compute kernels
+        quantizer = MatMulNBitsQuantizer(onnx.load(str(src)), algo_config=config)
+        quantizer.process()
+        onnx.save(quantizer.model.model, str(dst))
+    finally:
+        logger.setLevel(level)
+    return dst

@@ -1,0 +1,116 @@
+"""The answer model: SmolLM2-135M-Instruct on onnxruntime alone, greedy, streamed.
+
+One ONNX graph (see `export/lm_onnx.py`): tokens (1, n), past_k/past_v (n_layer,
+n_kv_head, P, head_dim) -> logits (1, n_vocab) of the last token, the grown cache. The
+prompt goes through in one call (prefill), then one token per call. The tokenizer is our
+own byte-level BPE (`models/bpe.py`) over the vocabulary and merges in `lm.json`.
+"""
+
+import json
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import onnxruntime as ort
+
+from device.boards import BoardProfile
+from device.errors import BadInput
+from models.bpe import ByteBPE
+from models.sessions import create_session
+from models.store import ModelStore
+
+STORE_NAME = "smollm2-135m"
+PRECISIONS = {"fp32": "lm.onnx", "int8": "lm.int8.onnx"}
+MAX_USER_TOKENS = 256  # the user text is cut to this many tokens (prefill cost grows with it)
+MAX_SYSTEM_TOKENS = 128
+
+
+class AnswerModel:
+    """Short answers to a system + user prompt, streamed as text pieces."""
+
+    def __init__(self, store: ModelStore, board: BoardProfile, precision: str = "fp32",
+                 max_user_tokens: int = MAX_USER_TOKENS):
+        if precision not in PRECISIONS:
+            raise BadInput(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
+        self.config = json.loads(store.path(STORE_NAME, "lm.json").read_text())
+        tok = self.config["tokenizer"]
+        self.bpe = ByteBPE(tok["tokens"], tok["merges"], tok["special"])
+        self.session = create_session(store.path(STORE_NAME, PRECISIONS[precision]), board)
+        self.max_user_tokens = max_user_tokens
+        self.stop_ids = frozenset(self.config["chat"]["stop_ids"])
+        d = self.config["dims"]
+        self._empty = np.zeros((d["n_layer"], d["n_kv_head"], 0, d["head_dim"]), np.float32)
+        self._run_options = ort.RunOptions()
+        self.last_timings_ms: dict[str, float] = {}
+
+    # -- prompt ------------------------------------------------------------------
+
+    @staticmethod
+    def prompt_ids_for(bpe: ByteBPE, config: dict, system: str, user: str,
+                       max_user_tokens: int = MAX_USER_TOKENS) -> list[int]:
+        """ChatML: <|im_start|>system\\n...<|im_end|>\\n<|im_start|>user\\n...<|im_end|>\\n
+        <|im_start|>assistant\\n, with the system and user texts cut to their budgets."""
+        chat = config["chat"]
+        start, end = chat["im_start_id"], chat["im_end_id"]
+        newline = bpe.encode("\n")
+        ids = []
+        for role, text, budget in (("system", system or chat["default_system"],
+                                    MAX_SYSTEM_TOKENS), ("user", user, max_user_tokens)):
+            head = bpe.encode(f"{role}\n")
+            body = bpe.encode(text)[:budget]  # cut by tokens: the role line is encoded alone
+            ids += [start, *head, *body, end, *newline]
+        return [*ids, start, *bpe.encode("assistant\n")]
+
+    def prompt_ids(self, system: str, user: str) -> list[int]:
+        return self.prompt_ids_for(self.bpe, self.config, system, user, self.max_user_tokens)
+
+    # -- decoding ----------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Make a generation running in another thread end now (it raises)."""
+        self._run_options.terminate = True
+
+    def tokens(self, prompt: list[int], max_tokens: int) -> Iterator[int]:
+        """Greedy token ids after `prompt`, up to `max_tokens`, ending before a stop token.
+
+        Sets `last_timings_ms`: prefill (the prompt's call), first_token (call start to
+        the first id), per_token (mean of the later steps), total, and token counts."""
+        self._run_options.terminate = False
+        t0 = time.perf_counter()
+        feed = {"tokens": np.array([prompt], np.int64), "past_k": self._empty,
+                "past_v": self._empty}
+        steps: list[float] = []
+        timings = self.last_timings_ms = {"prompt_tokens": len(prompt), "new_tokens": 0}
+        for i in range(max_tokens):
+            t = time.perf_counter()
+            logits, feed["past_k"], feed["past_v"] = self.session.run(None, feed,
+                                                                      self._run_options)
+            token = int(np.argmax(logits[0]))
+            now = time.perf_counter()
+            if i == 0:
+                timings["prefill_ms"] = (now - t) * 1e3
+                timings["first_token_ms"] = (now - t0) * 1e3
+            else:
+                steps.append(now - t)
+            timings["per_token_ms"] = float(np.mean(steps) * 1e3) if steps else 0.0
+            timings["total_ms"] = (now - t0) * 1e3
+            if token in self.stop_ids:
+                return
+            timings["new_tokens"] = i + 1
+            yield token
+            feed["tokens"] = np.array([[token]], np.int64)
+
+    def generate_ids(self, prompt: list[int], max_tokens: int) -> list[int]:
+        return list(self.tokens(prompt, max_tokens))
+
+    def stream(self, system: str, user: str, max_tokens: int = 32) -> Iterator[str]:
+        """Text pieces of the greedy answer as they are decoded (empty pieces skipped)."""
+        decoder = self.bpe.stream_decoder()
+        for token in self.tokens(self.prompt_ids(system, user), max_tokens):
+            if piece := decoder.push(token):
+                yield piece
+        if tail := decoder.flush():
+            yield tail
+
+    def answer(self, system: str, user: str, max_tokens: int = 32) -> str:
+        return "".join(self.stream(system, user, max_tokens)).strip()
