@@ -111,8 +111,11 @@ class Runner:
         """When streaming started: media time 0 in REALTIME and SIMULATED modes."""
         return self._start_ns
 
-    def start(self, start_ns: int | None = None) -> None:
-        """Open every stage (in this thread, so load errors surface here), then stream."""
+    def start(self) -> None:
+        """Open every stage (in this thread, so load errors surface here), then stream.
+
+        Media time 0 is when streaming starts, after the models have loaded: a real-time
+        replay then never begins behind its own schedule."""
         try:
             for chain in self._chains:
                 for stage in chain.stages:
@@ -121,7 +124,7 @@ class Runner:
         except BaseException:
             self._close_opened()
             raise
-        self._start_ns = now_ns() if start_ns is None else start_ns
+        self._start_ns = now_ns()
         self._timeline = Timeline(self.options.mode, self._start_ns, self._stop)
         for chain in self._chains:
             self._spawn(f"source:{chain.source.name}", self._run_source, chain, daemon=True)
@@ -149,9 +152,14 @@ class Runner:
             t.join(max(0.0, (deadline - now_ns()) / NS_PER_S))
         return [t.name for t in self._threads if t.is_alive()]
 
-    def run(self, duration_s: float | None = None, start_ns: int | None = None) -> RunReport:
+    def run(self, duration_s: float | None = None) -> RunReport:
         """Start, wait for the end of the media (or `duration_s`, or Ctrl-C), stop, report."""
-        self.start(start_ns)
+        self.start()
+        return self.finish(duration_s)
+
+    def finish(self, duration_s: float | None = None) -> RunReport:
+        """After `start`: wait for the end of the media (or `duration_s`, or Ctrl-C), stop,
+        report. Ctrl-C raises `Interrupted` carrying the report."""
         interrupted = False
         try:
             self.wait(duration_s)

@@ -12,7 +12,7 @@ class EventLog:
     """Collects events in memory and, if given a path, appends them to a JSONL file."""
 
     def __init__(self, path: Path | None = None, start_ns: int | None = None):
-        self.start_ns = start_ns if start_ns is not None else now_ns()
+        self.start_ns = start_ns if start_ns is not None else now_ns()  # time 0 of `t`
         self.events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._file: IO[str] | None = open(path, "w") if path else None  # noqa: SIM115 closed by close()

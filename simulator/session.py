@@ -76,8 +76,7 @@ def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
                    VadOptions(partial_every_ms=options.partial_every_ms, early_end=True))
     asr = AsrStage(store, options.board, options.asr)
     runner.add_chain(MicrophoneSource(mic), [vad, asr])
-    start = now_ns()
-    log = EventLog(options.events, start)
+    log = EventLog(options.events)
     card = _CardState()
 
     def on_item(name: str, item) -> None:
@@ -93,14 +92,16 @@ def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
             card.set(Card(status="heard" if item.final else "listening", body=item.text))
 
     runner.observe(on_item)
+    runner.start()  # loads the models; media time 0 is when it returns
+    log.start_ns = runner.start_ns
     log.add("session_start", view=options.view, audio=options.audio or "microphone",
             mode=options.mode.value, board=options.board.name)
     try:
         if options.headless:
-            report = runner.run(options.duration_s, start_ns=start)
+            report = runner.finish(options.duration_s)
             shown = 0
         else:
-            report, shown = _window(runner, frames, card, options, start)
+            report, shown = _window(runner, frames, card, options)
     finally:
         log.add("session_end")
         log.close()
@@ -127,12 +128,12 @@ class _CardState:
             return self._card
 
 
-def _window(runner: Runner, frames: FrameBuffer, card: _CardState, options: SessionOptions,
-            start: int) -> tuple[RunReport, int]:
+def _window(runner: Runner, frames: FrameBuffer, card: _CardState,
+            options: SessionOptions) -> tuple[RunReport, int]:
     """Show the camera view with the HUD until the media ends or q is pressed."""
     import cv2
 
-    runner.start(start)
+    start = runner.start_ns
     shown = 0
     period_ms = int(1000 / 15)
     try:
