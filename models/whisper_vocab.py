@@ -7,20 +7,13 @@ special tokens written as `<|name|>`. Decoding maps each character back to its b
 from functools import lru_cache
 from pathlib import Path
 
+from models.bpe import bytes_to_unicode
+
 
 @lru_cache(maxsize=1)
 def _byte_decoder() -> dict[str, int]:
     """GPT-2's bytes_to_unicode, inverted: printable stand-in character -> byte."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    bs += list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs, strict=True)}
+    return {c: b for b, c in bytes_to_unicode().items()}
 
 
 class Vocabulary:
