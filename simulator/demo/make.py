@@ -1,17 +1,18 @@
-"""Rebuild the built-in demo's media: `python -m simulator.demo.make` (needs espeak-ng).
+"""Rebuild the built-in demo's media: `python -m simulator.demo.make` (needs hibari-tts,
+a dev dependency: its bundled voice, offline).
 
-demo.mp4: 10 s at 15 fps, 640x480: a room, then an exit sign, then a red mug.
+demo.mp4: 10 s at 15 fps, 640x480: a red mug on a table, then an exit sign.
 demo.wav: 16 kHz mono: two questions asked while each is in view.
 """
 
-import subprocess
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from device.audio import SAMPLE_RATE, load_audio, write_wav
+from device.audio import SAMPLE_RATE, resample, write_wav
+
+HIBARI_RATE = 24000  # Hz, the bundled voice's rate
 
 HERE = Path(__file__).parent
 FPS, SECONDS, SIZE = 15, 10, (640, 480)
@@ -40,15 +41,15 @@ def main() -> None:
     for i in range(FPS * SECONDS):
         writer.write(scene(i / FPS))
     writer.release()
+    from hibari import Hibari
+
+    voice = Hibari()  # the voice in the wheel: nothing is downloaded
     audio = np.zeros(SECONDS * SAMPLE_RATE, np.float32)
-    with tempfile.TemporaryDirectory() as tmp:
-        for at, text in QUESTIONS:
-            wav = Path(tmp) / "q.wav"
-            subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text],
-                           check=True)
-            speech = load_audio(wav)
-            start = int(at * SAMPLE_RATE)
-            audio[start : start + len(speech)] += speech
+    for at, text in QUESTIONS:
+        speech = resample(np.asarray(voice(text, speed=1.0, seed=0), np.float32), HIBARI_RATE,
+                          SAMPLE_RATE)
+        start = int(at * SAMPLE_RATE)
+        audio[start : start + len(speech)] += speech
     write_wav(HERE / "demo.wav", audio, SAMPLE_RATE)
 
 
