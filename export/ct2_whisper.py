@@ -3,8 +3,8 @@
 A CTranslate2 Whisper directory holds `model.bin` (named arrays, usually float16),
 `config.json` (alignment heads, suppressed tokens, language ids) and a vocabulary. This
 module parses `model.bin` with numpy alone and writes an openai-whisper checkpoint
-(`whisper.load_model(path)` loads it) or a transformers `WhisperForConditionalGeneration`
-state dict. Weights become float32. Build-time code: torch is needed only to save.
+(`whisper.load_model(path)` loads it). Weights become float32. Build-time code: torch is
+needed only to save.
 
 model.bin layout (little-endian, see ctranslate2/specs/model_spec.py `_serialize`):
     u32 binary version (6 today) | str spec name | u32 spec revision     (version >= 2)
@@ -254,46 +254,3 @@ def load_whisper_checkpoint(path: str | os.PathLike, device: str = "cpu"):
     if heads is not None:
         model.set_alignment_heads(heads)
     return model
-
-
-_HF_NAMES = [  # openai-whisper name pattern -> transformers name, applied in order
-    (r"^encoder\.positional_embedding$", "model.encoder.embed_positions.weight"),
-    (r"^decoder\.positional_embedding$", "model.decoder.embed_positions.weight"),
-    (r"^decoder\.token_embedding\.", "model.decoder.embed_tokens."),
-    (r"^encoder\.ln_post\.", "model.encoder.layer_norm."),
-    (r"^decoder\.ln\.", "model.decoder.layer_norm."),
-    (r"^(encoder|decoder)\.blocks\.", r"model.\1.layers."),
-    (r"^encoder\.conv", "model.encoder.conv"),
-    (r"\.cross_attn_ln\.", ".encoder_attn_layer_norm."),
-    (r"\.cross_attn\.", ".encoder_attn."),
-    (r"\.attn_ln\.", ".self_attn_layer_norm."),
-    (r"\.attn\.", ".self_attn."),
-    (r"\.(q)uery\.|\.(k)ey\.|\.(v)alue\.|\.(out)\.", lambda m: f".{m[m.lastindex]}_proj."),
-    (r"\.mlp\.0\.", ".fc1."),
-    (r"\.mlp\.2\.", ".fc2."),
-    (r"\.mlp_ln\.", ".final_layer_norm."),
-]
-
-
-def ct2_to_hf_state_dict(model_dir: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
-    """(WhisperConfig dimension kwargs, WhisperForConditionalGeneration state dict, float32).
-
-    Same weights as the whisper checkpoint under transformers' names; `proj_out.weight` is
-    the token embedding (tied). Token ids (decoder_start_token_id, ...) are left to the
-    caller: they differ between English-only and multilingual models.
-    """
-    dims, sd = whisper_state_dict(read_ct2_model(model_dir))
-    hf: dict[str, np.ndarray] = {}
-    for name, array in sd.items():
-        for pattern, repl in _HF_NAMES:
-            name = re.sub(pattern, repl, name)
-        hf[name] = array
-    hf["proj_out.weight"] = hf["model.decoder.embed_tokens.weight"]
-    ffn = sd["encoder.blocks.0.mlp.0.weight"].shape[0]
-    config = dict(
-        vocab_size=dims["n_vocab"], num_mel_bins=dims["n_mels"], d_model=dims["n_audio_state"],
-        encoder_layers=dims["n_audio_layer"], encoder_attention_heads=dims["n_audio_head"],
-        decoder_layers=dims["n_text_layer"], decoder_attention_heads=dims["n_text_head"],
-        encoder_ffn_dim=ffn, decoder_ffn_dim=sd["decoder.blocks.0.mlp.0.weight"].shape[0],
-        max_source_positions=dims["n_audio_ctx"], max_target_positions=dims["n_text_ctx"])
-    return config, hf

@@ -54,8 +54,6 @@ class SessionOptions:
 class SessionSummary:
     report: RunReport
     events: list[dict]
-    utterances: int = 0
-    frames_shown: int = 0
 
     @property
     def errors(self) -> list[str]:
@@ -99,17 +97,15 @@ def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
     try:
         if options.headless:
             report = runner.finish(options.duration_s)
-            shown = 0
         else:
-            report, shown = _window(runner, frames, card, options)
+            report = _window(runner, frames, card, options)
     finally:
         log.add("session_end")
         log.close()
     for chain in report.chains:
         if chain.error:
             log.events.append({"type": "error", "source": chain.source, "message": chain.error})
-    utterances = sum(e["type"] == "utterance" for e in log.events)
-    return SessionSummary(report, log.events, utterances, shown)
+    return SessionSummary(report, log.events)
 
 
 class _CardState:
@@ -129,12 +125,11 @@ class _CardState:
 
 
 def _window(runner: Runner, frames: FrameBuffer, card: _CardState,
-            options: SessionOptions) -> tuple[RunReport, int]:
+            options: SessionOptions) -> RunReport:
     """Show the camera view with the HUD until the media ends or q is pressed."""
     import cv2
 
     start = runner.start_ns
-    shown = 0
     period_ms = int(1000 / 15)
     try:
         while not runner.wait(0):
@@ -142,7 +137,6 @@ def _window(runner: Runner, frames: FrameBuffer, card: _CardState,
             if frame is not None:
                 hud = render(options.board.display, card.get())
                 cv2.imshow("glasses", compose(frame.image, hud, options.board.display))
-                shown += 1
             if cv2.waitKey(period_ms) & 0xFF == ord("q"):
                 break
             if options.duration_s and now_ns() - start > options.duration_s * NS_PER_S:
@@ -150,4 +144,4 @@ def _window(runner: Runner, frames: FrameBuffer, card: _CardState,
     finally:
         runner.stop()
         cv2.destroyAllWindows()
-    return runner.report(), shown
+    return runner.report()
