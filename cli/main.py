@@ -8,7 +8,7 @@ import argparse
 import logging
 import sys
 
-from cli import asr_cmd, doctor, models_cmd, simulate_cmd
+from cli import asr_cmd, doctor, look_cmd, models_cmd, simulate_cmd
 from device.errors import GlassesError
 
 EPILOG = """exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input file,
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (doctor, models_cmd, simulate_cmd, asr_cmd):
+    for module in (doctor, models_cmd, simulate_cmd, asr_cmd, look_cmd):
         module.register(commands)
     return parser
 

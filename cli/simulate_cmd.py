@@ -71,13 +71,21 @@ def run(args: argparse.Namespace) -> int:
     summary = run_session(options, ModelStore())
     report = summary.report
     chains = {c.source: dataclasses.asdict(c) for c in report.chains}
-    finals = {e["speech_end"]: e for e in summary.events if e["type"] == "final_transcript"}
+    def by_end(kind: str) -> dict:
+        return {e["speech_end"]: e for e in summary.events if e["type"] == kind}
+
+    finals, starts, answers = by_end("final_transcript"), by_end("answer_start"), by_end("answer")
+    realtime = options.mode is Mode.REALTIME
     turns = []
     for u in (e for e in summary.events if e["type"] == "utterance"):
-        final = finals.get(u["end"])
+        final, start, answer = finals.get(u["end"]), starts.get(u["end"]), answers.get(u["end"])
         turns.append({**u, "text": final["text"] if final else None,
                       "final_text_ms": round((final["t"] - u["end"]) * 1000)
-                      if final and options.mode is Mode.REALTIME else None})
+                      if final and realtime else None,
+                      "answer": answer["text"] if answer else None,
+                      "first_answer_ms": start["since_speech_end_ms"]
+                      if start and realtime else None,
+                      "answer_ms": answer["since_speech_end_ms"] if answer and realtime else None})
     data = {
         "wall_s": round(report.wall_s, 3),
         "utterances": turns,
@@ -85,12 +93,14 @@ def run(args: argparse.Namespace) -> int:
         "stages": _stage_summary(report.spans),
         "errors": summary.errors,
     }
-    lines = [
-        f"utterance {i}: {u['text']!r}, speech {u['start']:.2f}-{u['end']:.2f} s, frame "
-        f"#{u['frame']}" + (f", final text {u['final_text_ms']} ms after end of speech"
-                            if u["final_text_ms"] is not None else "")
-        for i, u in enumerate(data["utterances"], 1)
-    ]
+    lines = []
+    for i, u in enumerate(data["utterances"], 1):
+        lines.append(f"utterance {i}: {u['text']!r}, speech {u['start']:.2f}-{u['end']:.2f} s, "
+                     f"frame #{u['frame']} -> {u['answer']!r}")
+        if u["final_text_ms"] is not None:
+            lines.append(f"  after the end of speech: final text {u['final_text_ms']} ms, "
+                         f"first answer words {u['first_answer_ms']} ms, whole answer "
+                         f"{u['answer_ms']} ms")
     for c in report.chains:
         lines.append(f"{c.source}: {c.produced} items, {c.dropped} dropped (stale), "
                      f"{c.lost_samples} audio samples lost, {c.superseded} partials skipped")

@@ -28,6 +28,7 @@ WEBCAM_READ_TIMEOUT_S = 2.0  # a webcam read that takes longer is a device failu
 WEBCAM_OPEN_TIMEOUT_S = 5.0
 FRAME_COUNT_SLACK = 2  # CAP_PROP_FRAME_COUNT is approximate by this many frames
 PROBE_TIMEOUT_S = 1.0  # per device in list_cameras()
+MAX_IMAGE_SIDE = 4096  # stills with a longer side are shrunk to it when read
 
 _DEV_VIDEO = re.compile(r"^/dev/video(\d+)$")
 
@@ -105,16 +106,30 @@ def _fit(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def _read_still(path: Path) -> np.ndarray:
-    """Decode one still to (H, W, 3) BGR or raise BadInput naming it."""
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode one still to (H, W, 3) BGR or raise BadInput naming it.
+
+    An image with a side over `MAX_IMAGE_SIDE` is shrunk to it (area averaging): no model
+    looks at more, and every later copy stays small."""
+    path = Path(path)
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read image ({exc.strerror or exc})") from exc
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"{path}: cannot read image ({getattr(exc, 'strerror', None) or exc})"
+                       ) from exc
+    if not data.size:
+        raise BadInput(f"{path}: empty file, not an image")
+    with _quiet_opencv():
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None or not image.size:
         raise BadInput(f"{path}: not a readable image (corrupt or unsupported format)")
-    return _to_bgr(image)
+    image = _to_bgr(image)
+    side = max(image.shape[:2])
+    if side > MAX_IMAGE_SIDE:
+        scale = MAX_IMAGE_SIDE / side
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return image
 
 
 def _rate(cap: cv2.VideoCapture) -> float | None:
@@ -210,7 +225,7 @@ class Camera:
             raise BadInput(f"{folder}: folder holds no images ({exts})")
         self.fps = float(fps) if fps is not None else STILLS_FPS
         self.frame_count = len(self._stills)
-        first = _read_still(self._stills[0])
+        first = read_image(self._stills[0])
         # Every still is delivered at one size: the requested one, else the first still's.
         self.size = size or (first.shape[1], first.shape[0])
         self._first = _fit(first, self.size)
@@ -319,7 +334,7 @@ class Camera:
         for i, path in enumerate(self._stills):
             if self._closed:
                 return
-            image = self._first if i == 0 and self._first is not None else _read_still(path)
+            image = self._first if i == 0 and self._first is not None else read_image(path)
             yield CameraFrame(_fit(image, self.size), i, self._media_ns(i))
         if self._stills:
             return

@@ -273,7 +273,7 @@ def build_lm(store: ModelStore, wheels: list[Path], progress: Progress, provenan
         (onnx_dir / "lm.json").write_text(json.dumps(config, ensure_ascii=False))
         staging = ModelStore(tmp / "staging")
         staging.add(name, {"lm.json": onnx_dir / "lm.json"}, provenance)
-        prompt = AnswerModel.prompt_ids_for(bpe, config, VALIDATION_SYSTEM, VALIDATION_USER)
+        prompt, _ = AnswerModel.prompt_ids_for(bpe, config, VALIDATION_SYSTEM, VALIDATION_USER)
 
         progress(f"  {name}: comparing with transformers' LlamaForCausalLM (if installed)")
         ref_diff = reference_logit_diff(gguf_dir, gguf_name, model, prompt)

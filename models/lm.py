@@ -8,7 +8,7 @@ own byte-level BPE (`models/bpe.py`) over the vocabulary and merges in `lm.json`
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -23,6 +23,7 @@ STORE_NAME = "smollm2-135m"
 PRECISIONS = {"fp32": "lm.onnx", "int8": "lm.int8.onnx"}
 MAX_USER_TOKENS = 256  # the user text is cut to this many tokens (prefill cost grows with it)
 MAX_SYSTEM_TOKENS = 128
+MAX_CACHED_PREFIXES = 4  # distinct system + example prefixes whose KV cache is kept
 
 
 class AnswerModel:
@@ -41,28 +42,37 @@ class AnswerModel:
         d = self.config["dims"]
         self._empty = np.zeros((d["n_layer"], d["n_kv_head"], 0, d["head_dim"]), np.float32)
         self._run_options = ort.RunOptions()
+        self._prefixes: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         self.last_timings_ms: dict[str, float] = {}
 
     # -- prompt ------------------------------------------------------------------
 
     @staticmethod
     def prompt_ids_for(bpe: ByteBPE, config: dict, system: str, user: str,
-                       max_user_tokens: int = MAX_USER_TOKENS) -> list[int]:
-        """ChatML: <|im_start|>system\\n...<|im_end|>\\n<|im_start|>user\\n...<|im_end|>\\n
-        <|im_start|>assistant\\n, with the system and user texts cut to their budgets."""
-        chat = config["chat"]
-        start, end = chat["im_start_id"], chat["im_end_id"]
-        newline = bpe.encode("\n")
-        ids = []
-        for role, text, budget in (("system", system or chat["default_system"],
-                                    MAX_SYSTEM_TOKENS), ("user", user, max_user_tokens)):
-            head = bpe.encode(f"{role}\n")
-            body = bpe.encode(text)[:budget]  # cut by tokens: the role line is encoded alone
-            ids += [start, *head, *body, end, *newline]
-        return [*ids, start, *bpe.encode("assistant\n")]
+                       max_user_tokens: int = MAX_USER_TOKENS,
+                       examples: Sequence[tuple[str, str]] = ()) -> tuple[list[int], int]:
+        """ChatML ids and the length of their fixed prefix.
 
-    def prompt_ids(self, system: str, user: str) -> list[int]:
-        return self.prompt_ids_for(self.bpe, self.config, system, user, self.max_user_tokens)
+        <|im_start|>system\n...<|im_end|>\n, then each example as a user and an assistant
+        turn (the prefix: the same for every question), then <|im_start|>user\n...<|im_end|>
+        \n<|im_start|>assistant\n. The system and user texts are cut to their budgets."""
+        chat = config["chat"]
+        start, end, newline = chat["im_start_id"], chat["im_end_id"], bpe.encode("\n")
+
+        def turn(role: str, text: str, budget: int | None = None) -> list[int]:
+            body = bpe.encode(text)[:budget]  # cut by tokens: the role line is encoded alone
+            return [start, *bpe.encode(f"{role}\n"), *body, end, *newline]
+
+        prefix = turn("system", system or chat["default_system"], MAX_SYSTEM_TOKENS)
+        for question, answer in examples:
+            prefix += turn("user", question) + turn("assistant", answer)
+        rest = turn("user", user, max_user_tokens) + [start, *bpe.encode("assistant\n")]
+        return prefix + rest, len(prefix)
+
+    def prompt_ids(self, system: str, user: str,
+                   examples: Sequence[tuple[str, str]] = ()) -> tuple[list[int], int]:
+        return self.prompt_ids_for(self.bpe, self.config, system, user, self.max_user_tokens,
+                                   examples)
 
     # -- decoding ----------------------------------------------------------------
 
@@ -70,17 +80,33 @@ class AnswerModel:
         """Make a generation running in another thread end now (it raises)."""
         self._run_options.terminate = True
 
-    def tokens(self, prompt: list[int], max_tokens: int) -> Iterator[int]:
+    def _prefix_cache(self, prefix: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The KV cache after `prefix`, computed once per distinct prefix."""
+        key = tuple(prefix)
+        if key not in self._prefixes:
+            if len(self._prefixes) >= MAX_CACHED_PREFIXES:
+                self._prefixes.pop(next(iter(self._prefixes)))
+            feed = {"tokens": np.array([prefix], np.int64), "past_k": self._empty,
+                    "past_v": self._empty}
+            _, k, v = self.session.run(None, feed)
+            self._prefixes[key] = (k, v)
+        return self._prefixes[key]
+
+    def tokens(self, prompt: list[int], max_tokens: int, prefix_len: int = 0) -> Iterator[int]:
         """Greedy token ids after `prompt`, up to `max_tokens`, ending before a stop token.
 
-        Sets `last_timings_ms`: prefill (the prompt's call), first_token (call start to
-        the first id), per_token (mean of the later steps), total, and token counts."""
+        The KV cache of `prompt[:prefix_len]` is kept between calls, so only the rest is
+        prefilled. Sets `last_timings_ms`: prefill (the prompt's call), first_token (call
+        start to the first id), per_token (mean of the later steps), total, token counts."""
         self._run_options.terminate = False
         t0 = time.perf_counter()
-        feed = {"tokens": np.array([prompt], np.int64), "past_k": self._empty,
-                "past_v": self._empty}
+        past_k, past_v = self._prefix_cache(prompt[:prefix_len]) if prefix_len else (
+            self._empty, self._empty)
+        feed = {"tokens": np.array([prompt[prefix_len:]], np.int64), "past_k": past_k,
+                "past_v": past_v}
         steps: list[float] = []
-        timings = self.last_timings_ms = {"prompt_tokens": len(prompt), "new_tokens": 0}
+        timings = self.last_timings_ms = {"prompt_tokens": len(prompt),
+                                          "cached_tokens": prefix_len, "new_tokens": 0}
         for i in range(max_tokens):
             t = time.perf_counter()
             logits, feed["past_k"], feed["past_v"] = self.session.run(None, feed,
@@ -103,14 +129,20 @@ class AnswerModel:
     def generate_ids(self, prompt: list[int], max_tokens: int) -> list[int]:
         return list(self.tokens(prompt, max_tokens))
 
-    def stream(self, system: str, user: str, max_tokens: int = 32) -> Iterator[str]:
-        """Text pieces of the greedy answer as they are decoded (empty pieces skipped)."""
+    def stream(self, system: str, user: str, max_tokens: int = 32,
+               examples: Sequence[tuple[str, str]] = ()) -> Iterator[str]:
+        """Text pieces of the greedy answer as they are decoded (empty pieces skipped).
+
+        `examples`: (question, answer) turns shown before the user's; with the system
+        text they are a prefix whose KV cache is computed once and reused."""
         decoder = self.bpe.stream_decoder()
-        for token in self.tokens(self.prompt_ids(system, user), max_tokens):
+        ids, prefix_len = self.prompt_ids(system, user, examples)
+        for token in self.tokens(ids, max_tokens, prefix_len):
             if piece := decoder.push(token):
                 yield piece
         if tail := decoder.flush():
             yield tail
 
-    def answer(self, system: str, user: str, max_tokens: int = 32) -> str:
-        return "".join(self.stream(system, user, max_tokens)).strip()
+    def answer(self, system: str, user: str, max_tokens: int = 32,
+               examples: Sequence[tuple[str, str]] = ()) -> str:
+        return "".join(self.stream(system, user, max_tokens, examples)).strip()

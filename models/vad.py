@@ -131,3 +131,14 @@ class Endpointer:
         self.reset()
         kind = "end" if end - start >= self._min_speech else "cancel"
         return VadEvent(kind, end, start)
+
+
+def speech_spans(vad: SileroVad, audio: np.ndarray,
+                 options: VadOptions = VadOptions()) -> list[tuple[int, int]]:
+    """(start, end) sample indices of every utterance in a whole 16 kHz recording."""
+    vad.reset()
+    endpointer, events = Endpointer(options), []
+    for pos in range(0, len(audio) - WINDOW + 1, WINDOW):
+        events += endpointer.push(vad(audio[pos : pos + WINDOW]), pos)
+    events += endpointer.finish(len(audio))
+    return [(e.start, e.sample) for e in events if e.kind == "end"]

@@ -28,6 +28,7 @@ class Label:
     name: str  # e.g. "espresso"
     description: str  # one sentence
     confidence: float  # softmax probability, 0-1
+    index: int  # ImageNet-1k class index, 0-999
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
@@ -89,10 +90,17 @@ class Classifier:
         """image uint8 (H, W[, C]) -> logits (1, 1000) float32"""
         return self._session.run(None, {"image": preprocess(image)})[0]
 
-    def classify(self, image: np.ndarray, top_k: int = 5) -> list[Label]:
-        """The `top_k` most likely labels, most likely first."""
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """image uint8 (H, W[, C]) -> (1000,) float64 class probabilities"""
+        return softmax(self.logits(image)[0].astype(np.float64))
+
+    def top(self, probs: np.ndarray, top_k: int = 5) -> list[Label]:
+        """The `top_k` most likely labels of `probs` (1000,), most likely first."""
         if top_k < 1:
             raise BadInput(f"top_k must be at least 1, got {top_k}")
-        probs = softmax(self.logits(image)[0].astype(np.float64))
         best = np.argsort(-probs, kind="stable")[:top_k]
-        return [Label(*self.labels[i], float(probs[i])) for i in best]
+        return [Label(*self.labels[i], float(probs[i]), int(i)) for i in best]
+
+    def classify(self, image: np.ndarray, top_k: int = 5) -> list[Label]:
+        """The `top_k` most likely labels, most likely first."""
+        return self.top(self.probabilities(image), top_k)

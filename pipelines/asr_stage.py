@@ -52,14 +52,14 @@ class AsrStage(Stage):
                 text = early[1]
             else:
                 text = self.asr.transcribe(item.samples).text
-            yield Transcript(t_ns=item.t_ns, text=text, final=True)
+            yield Transcript(t_ns=item.t_ns, text=text, final=True, start_ns=item.start_ns)
             return
         if item.ending:
             text = self.asr.transcribe(item.samples).text
             self._early = (bounds, text)
-            yield Transcript(t_ns=item.t_ns, text=text, final=False)
+            yield Transcript(t_ns=item.t_ns, text=text, final=False, start_ns=item.start_ns)
             return
         result = self.asr.transcribe(item.samples, prefix=self.agreement.committed)
         self.agreement.push(result.tokens)
         text = self.asr.vocab.decode(self.agreement.tentative()).strip()
-        yield Transcript(t_ns=item.t_ns, text=text, final=False)
+        yield Transcript(t_ns=item.t_ns, text=text, final=False, start_ns=item.start_ns)

@@ -21,6 +21,7 @@ import numpy as np
 
 from device.audio import SAMPLE_RATE, load_audio
 from device.errors import BadInput, GlassesError
+from pipelines.cases import read_table
 from pipelines.scoring import word_error_rate
 
 TRUTH = "truth.tsv"
@@ -60,38 +61,9 @@ class EngineFailed(GlassesError):
 # -- the speech set ----------------------------------------------------------------------
 
 def read_speech_set(folder: str | Path) -> list[tuple[Path, str]]:
-    """(WAV path, reference text) for every line of `folder`/truth.tsv, in its order.
-
-    Raises BadInput naming the file (and line) for a missing folder or truth.tsv, a line
-    with fewer than two columns, a listed WAV that does not exist, or an empty list.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise BadInput(f"{folder}: no such folder (a speech set is *.wav plus {TRUTH})")
-    truth = folder / TRUTH
-    try:
-        lines = truth.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise BadInput(f"{truth}: no such file (a speech set is *.wav plus {TRUTH}: "
-                       "file name, tab, reference text)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{truth}: cannot read ({e})") from None
-    clips: list[tuple[Path, str]] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        columns = line.split("\t")
-        if len(columns) < 2:
-            raise BadInput(f"{truth}:{number}: expected the file name and the reference text "
-                           f"separated by a tab, got {line.strip()[:60]!r}")
-        name, ref = columns[0].strip(), columns[-1].strip()
-        wav = folder / name
-        if not name or not wav.is_file():
-            raise BadInput(f"{truth}:{number}: {name!r}: no such file in {folder}")
-        clips.append((wav, ref))
-    if not clips:
-        raise BadInput(f"{truth}: lists no clips")
-    return clips
+    """(WAV path, reference text) for every line of `folder`/truth.tsv, in its order."""
+    what = f"a speech set is *.wav plus {TRUTH}: file name, tab, reference text"
+    return [(wav, cells[-1]) for wav, cells in read_table(folder, TRUTH, what, 2)]
 
 
 def load_clips(folder: str | Path) -> list[Clip]:

@@ -69,11 +69,14 @@ class Utterance:
 
 @dataclass(frozen=True)
 class Transcript:
-    """Recognised text of an utterance; `final` is False for partial hypotheses."""
+    """Recognised text of an utterance; `final` is False for partial hypotheses.
+
+    `t_ns` is the utterance's end of speech (its capture time), `start_ns` its start."""
 
     t_ns: int
     text: str
     final: bool
+    start_ns: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """A simulated glasses session: camera and microphone through the pipeline, shown or logged.
 
-Camera -> frame buffer; microphone -> VAD -> speech recognition. Each utterance is
-matched with the frame captured when speech ended; partial and final transcripts are
-shown on the HUD and logged as events.
+Camera -> frame buffer; microphone -> VAD -> speech recognition -> look and tell. Each
+question is answered about the frame captured while it was asked; partial and final
+transcripts and the answer as it streams are shown on the HUD and logged as events.
 """
 
 import threading
@@ -19,7 +19,8 @@ from models.store import ModelStore
 from models.vad import VadOptions
 from pipelines.asr_stage import AsrStage
 from pipelines.frame_buffer import FrameBuffer
-from pipelines.frames import Transcript, Utterance
+from pipelines.frames import AnswerToken, Transcript, Utterance
+from pipelines.look_stage import LookStage
 from pipelines.runner import Runner, RunnerOptions, RunReport
 from pipelines.sources import CameraSource, MicrophoneSource, Mode
 from pipelines.vad_stage import VadStage
@@ -73,13 +74,15 @@ def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
     vad = VadStage(store, options.board,
                    VadOptions(partial_every_ms=options.partial_every_ms, early_end=True))
     asr = AsrStage(store, options.board, options.asr)
-    runner.add_chain(MicrophoneSource(mic), [vad, asr])
+    look = LookStage(store, options.board, frames)
+    runner.add_chain(MicrophoneSource(mic), [vad, asr, look])
     log = EventLog(options.events)
     card = _CardState()
+    answer: list[str] = []
 
     def on_item(name: str, item) -> None:
         if isinstance(item, Utterance) and item.final:
-            frame = frames.nearest(item.end_ns)
+            frame = look.choose_frame(item)
             log.add("utterance", start=log.seconds(item.start_ns), end=log.seconds(item.end_ns),
                     seconds=round(item.duration_s, 3),
                     frame=None if frame is None else frame.index)
@@ -87,7 +90,21 @@ def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
         elif isinstance(item, Transcript):
             kind = "final_transcript" if item.final else "partial_transcript"
             log.add(kind, text=item.text, speech_end=log.seconds(item.t_ns))
-            card.set(Card(status="heard" if item.final else "listening", body=item.text))
+            card.set(Card(status="thinking" if item.final else "listening", body=item.text))
+        elif isinstance(item, AnswerToken):
+            since_ms = round((now_ns() - item.t_ns) / 1e6, 1)
+            if item.last:
+                log.add("answer", text="".join(answer).strip(), speech_end=log.seconds(item.t_ns),
+                        since_speech_end_ms=since_ms)
+                card.set(Card(status="answer", body="".join(answer).strip()))
+                answer.clear()
+                return
+            if not answer:
+                log.add("answer_start", speech_end=log.seconds(item.t_ns),
+                        since_speech_end_ms=since_ms)
+            answer.append(item.text)
+            log.add("answer_token", text=item.text)
+            card.set(Card(status="answering", body="".join(answer).strip()))
 
     runner.observe(on_item)
     runner.start()  # loads the models; media time 0 is when it returns

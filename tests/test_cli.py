@@ -115,6 +115,8 @@ def test_simulate_demo_headless_prints_what_it_did(store):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert len(summary["utterances"]) == 2  # the demo asks two questions
+    answers = [u["answer"] for u in summary["utterances"]]
+    assert answers == ["It looks like an espresso.", 'It says "EXIT".']  # about their frames
     assert summary["stages"]["vad"]["count"] > 0 and summary["errors"] == []
 
 

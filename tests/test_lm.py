@@ -62,12 +62,25 @@ def test_stream_decoder_joins_split_utf8(bpe):
 
 
 def test_prompt_follows_chat_template(lm, config):
-    ids = lm.prompt_ids("Be brief.", "Hi")
+    ids, prefix_len = lm.prompt_ids("Be brief.", "Hi")
     start, end = config["chat"]["im_start_id"], config["chat"]["im_end_id"]
     assert ids[0] == start and ids[-4:] == [start, *lm.bpe.encode("assistant\n")]
     assert ids.count(end) == 2
     text = lm.bpe.decode(ids)  # special tokens decode to nothing
     assert text == "system\nBe brief.\nuser\nHi\nassistant\n"
+    assert lm.bpe.decode(ids[:prefix_len]) == "system\nBe brief.\n"
+
+
+def test_cached_prefix_gives_the_same_tokens(lm):
+    examples = [("Facts: seen: a moped.\nQuestion: What is it?", "A moped.")]
+    ids, prefix_len = lm.prompt_ids(SYSTEM, "Facts: seen: a cat.\nQuestion: What is it?",
+                                    examples)
+    assert lm.bpe.decode(ids[:prefix_len]).endswith("A moped.\n")
+    fresh = lm.generate_ids(ids, 8)  # the whole prompt prefilled
+    first = list(lm.tokens(ids, 8, prefix_len))  # computes the prefix's cache
+    assert lm.last_timings_ms["cached_tokens"] == prefix_len
+    again = list(lm.tokens(ids, 8, prefix_len))  # reuses it
+    assert fresh == first == again and fresh
 
 
 def test_answers_capital_of_france(lm):

@@ -53,3 +53,15 @@ def test_frame_buffer_returns_the_frame_nearest_a_capture_time(store, two_questi
     assert frames.nearest(t).index == 45
     inside = frames.between(runner.start_ns + NS_PER_S, runner.start_ns + 2 * NS_PER_S)
     assert [f.index for f in inside] == list(range(15, 31))
+
+
+def test_speech_spans_of_a_whole_recording(store, two_questions):
+    from device.audio import SAMPLE_RATE, load_audio
+    from models.vad import SileroVad, speech_spans
+
+    path, bounds = two_questions
+    spans = speech_spans(SileroVad(store, BoardProfile.laptop()), load_audio(path))
+    assert len(spans) == len(bounds)
+    for (start, end), (true_start, true_end) in zip(spans, bounds, strict=True):
+        assert abs(start / SAMPLE_RATE - true_start) < 0.15
+        assert abs(end / SAMPLE_RATE - true_end) < 0.15

@@ -1,0 +1,106 @@
+"""Answers composed from grounded facts: what the classifier saw, the text read, the colour.
+
+Pure logic, no model. Identify, read and colour answers are worded here, so they carry
+exactly what the models found and nothing else; general questions go to the language
+model (see `models/vlm.py`). The display shows an answer as cards of `CARD_WORDS` words.
+"""
+
+import re
+from collections.abc import Sequence
+
+from models.colour import ColourReading
+from models.vision import Label
+
+CARD_WORDS = 12  # a card on the display holds at most this many words
+READ_WORDS = 48  # text read aloud is cut here: four cards
+
+SURE = 0.5  # a label (or a kind) at least this likely is named plainly
+MAYBE = 0.2  # below this the top label is not worth saying: "I can't tell"
+
+# ImageNet-1k class index ranges [start, end) that share a plain word. A kind is named when
+# its summed probability is high, though no single breed is ("a dog, maybe a Great Dane").
+KINDS = (
+    ("fish", ((0, 7), (389, 398))),
+    ("bird", ((7, 25), (80, 101), (127, 147))),
+    ("snake", ((52, 69),)),
+    ("dog", ((151, 269),)),
+    ("cat", ((281, 286),)),
+    ("big cat", ((286, 294),)),
+    ("bear", ((294, 298),)),
+    ("insect", ((300, 327),)),
+    ("rabbit", ((330, 333),)),
+)
+
+CANT_TELL = "I can't tell what this is."
+NO_TEXT = "I can't see any text."
+BLANK = "I can't see anything: the view is blank."
+NO_COLOUR = "I can't tell the colour: the picture is black and white."
+
+
+def kind_of(index: int) -> str | None:
+    """The plain word for an ImageNet class index, e.g. 263 -> "dog", or None."""
+    for word, ranges in KINDS:
+        if any(a <= index < b for a, b in ranges):
+            return word
+    return None
+
+
+def noun(name: str) -> str:
+    """A label as a noun phrase: "a moped", "an espresso"; parentheses dropped."""
+    name = re.sub(r"\s*\(.*?\)", "", name).strip()
+    if re.match(r"(a|an|the) ", name, re.IGNORECASE):
+        return name
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def kind_probabilities(probs: Sequence[float]) -> dict[str, float]:
+    """The summed probability of each kind, from all 1000 class probabilities."""
+    return {word: float(sum(sum(probs[a:b]) for a, b in ranges)) for word, ranges in KINDS}
+
+
+def identify(labels: Sequence[Label], probs_by_kind: dict[str, float]) -> str:
+    """What it is, as sure as the classifier is and no surer.
+
+    `labels` most likely first; `probs_by_kind` from `kind_probabilities`."""
+    if not labels:
+        return CANT_TELL
+    top = labels[0]
+    kind = kind_of(top.index)
+    kind_p = probs_by_kind.get(kind, 0.0) if kind else 0.0
+    name = noun(top.name)
+    if kind and kind_p >= SURE and top.confidence < SURE:
+        return f"It looks like a {kind}, maybe {name}."
+    if top.confidence >= SURE:
+        tail = f", a {kind}" if kind and kind not in top.name.lower() else ""
+        return f"It looks like {name}{tail}."
+    if top.confidence >= MAYBE and len(labels) > 1:
+        return f"Maybe {name} or {noun(labels[1].name)}."
+    if top.confidence >= MAYBE:
+        return f"Maybe {name}."
+    return CANT_TELL
+
+
+def read(lines: Sequence[str]) -> str:
+    """The text read, in reading order, quoted; at most `READ_WORDS` words."""
+    words = " ".join(line.strip() for line in lines if line.strip()).split()
+    if not words:
+        return NO_TEXT
+    text = " ".join(words[:READ_WORDS]) + ("..." if len(words) > READ_WORDS else "")
+    return f'It says "{text}".'
+
+
+
+def colour(reading: ColourReading | None, thing: str | None = None) -> str:
+    """ "It's dark blue.", or "The mug is red." when the question named the mug."""
+    if reading is None:
+        return NO_COLOUR
+    if not thing:
+        return f"It's {reading.name}."
+    verb = "are" if thing.endswith("s") and not thing.endswith("ss") else "is"
+    return f"The {thing} {verb} {reading.name}."
+
+
+def cards(text: str, limit: int = CARD_WORDS) -> list[str]:
+    """The answer as the display shows it: cards of at most `limit` words, in order."""
+    parts = text.split()
+    return [" ".join(parts[i : i + limit]) for i in range(0, len(parts), limit)]

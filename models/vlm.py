@@ -1,0 +1,224 @@
+"""Look and tell: an image and a question in, a stream of answer text out.
+
+`Vlm` is the interface every answerer keeps (image + question -> pieces of text), so a
+distilled student can replace what is inside. `Teacher` grounds its answers in facts: the
+intent (`models/intent.py`) decides which models run, the classifier, the text reader and
+the colour reader find the facts, identify / read / colour answers are worded from them
+(`models/answers.py`), and general questions go to the language model with every fact.
+"""
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from device.boards import BoardProfile
+from device.errors import BadInput
+from models import answers
+from models.colour import ColourReading, name_colour
+from models.intent import Intent, intent_of, subject
+from models.lm import AnswerModel
+from models.ocr import TextReader
+from models.store import ModelStore
+from models.vision import Classifier, Label, as_bgr
+
+MAX_QUESTION_CHARS = 500  # a spoken question is far shorter; longer is refused
+BLANK_STD = 2.0  # grey-level standard deviation below which the view is blank
+GREY_SPREAD = 4  # colour channels closer than this everywhere: a black-and-white picture
+CHECK_SIDE = 256  # blank and grey checks run on a copy this size at most
+
+SYSTEM = ("You answer for smart glasses from facts about the camera view. Reply in one short "
+          "sentence. Use only the facts. If they do not answer the question, reply: "
+          "I can't tell.")
+EXAMPLES = (  # shown before every general question; their KV cache is computed once
+    ("Facts: a tabby cat, grey, no text.\nQuestion: Is there an animal here?",
+     "Yes, a tabby cat."),
+    ("Facts: a moped, red, no text.\nQuestion: Is this a car?", "No, it looks like a moped."),
+    ('Facts: a street sign, red, text "NO ENTRY".\nQuestion: Can I go in?',
+     "No, the sign says NO ENTRY."),
+    ("Facts: an espresso, dark brown, no text.\nQuestion: Can I drink this?",
+     "Yes, it looks like an espresso."),
+    ("Facts: a tabby cat, grey, no text.\nQuestion: Is it friendly?", "I can't tell."),
+    ('Facts: a street sign, green, text "Main St".\nQuestion: Which street is this?',
+     "Main St."),
+    ("Facts: a moped, red, no text.\nQuestion: How much does it cost?", "I can't tell."),
+)
+CANT_TELL = re.compile(r"^\s*i (can ?not|can't|cannot) tell", re.IGNORECASE)
+
+
+class Vlm(Protocol):
+    """What answers a look-and-tell question."""
+
+    name: str
+    last_intent: Intent | None
+    last_stages_ms: dict[str, float]  # stage -> ms, of the last answer
+
+    def stream(self, image: np.ndarray, question: str) -> Iterator[str]:
+        """Pieces of the answer as they are ready; joined they are the answer."""
+        ...
+
+    def warm_up(self) -> None:
+        """Run once on a made-up picture, so that the first real turn is not the slowest."""
+        ...
+
+    def cancel(self) -> None:
+        """End an answer running in another thread."""
+        ...
+
+
+@dataclass(frozen=True)
+class VlmOptions:
+    # precision of each model: fp32 or int8
+    vision_precision: str = "fp32"
+    lm_precision: str = "fp32"
+
+    # answers
+    top_k: int = 5  # classifier labels kept as facts
+    max_tokens: int = 24  # language-model tokens for a general answer
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the models found in one image; None where a model did not run."""
+
+    blank: bool = False
+    grey: bool = False
+    labels: tuple[Label, ...] | None = None
+    kinds: dict[str, float] | None = None  # summed probability of each kind
+    text: tuple[str, ...] | None = None  # lines read, in reading order
+    colour: ColourReading | None = None
+
+    def seen(self) -> str:
+        return answers.identify(self.labels or (), self.kinds or {})
+
+    def for_lm(self) -> str:
+        """One line for the language model: "an espresso, dark brown, no text"."""
+        parts = []
+        if self.labels:
+            top, kind = self.labels[0], answers.kind_of(self.labels[0].index)
+            if top.confidence < answers.MAYBE:
+                parts.append("nothing recognised")
+            else:
+                parts.append(answers.noun(top.name) + (f" (a {kind})" if kind else ""))
+        if self.colour is not None:
+            parts.append(self.colour.name)
+        if self.text is not None:
+            parts.append(f'text "{" ".join(self.text)}"' if self.text else "no text")
+        return ", ".join(parts)
+
+
+def check_question(question: str) -> str:
+    question = " ".join(str(question).split())
+    if not question:
+        raise BadInput("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise BadInput(f"the question is {len(question)} characters long; "
+                       f"at most {MAX_QUESTION_CHARS} are accepted")
+    return question
+
+
+def view_checks(image: np.ndarray) -> tuple[bool, bool]:
+    """(blank, grey) of a BGR image, decided on a small copy."""
+    h, w = image.shape[:2]
+    step = max(1, max(h, w) // CHECK_SIDE)
+    small = image[::step, ::step].astype(np.int16)
+    grey = bool(np.abs(small - small[:, :, :1]).max() < GREY_SPREAD)
+    blank = float(cv2.cvtColor(small.astype(np.uint8), cv2.COLOR_BGR2GRAY).std()) < BLANK_STD
+    return blank, grey
+
+
+class Teacher:
+    """Facts from the vision models, answers worded from them or by the language model."""
+
+    name = "teacher"
+
+    def __init__(self, store: ModelStore, board: BoardProfile, options: VlmOptions = VlmOptions()):
+        self.options = options
+        self.classifier = Classifier(store, board, options.vision_precision)
+        self.reader = TextReader(store, board)
+        self.lm = AnswerModel(store, board, options.lm_precision)
+        self.last_intent: Intent | None = None
+        self.last_stages_ms: dict[str, float] = {}
+        self.last_facts = Facts()
+
+    def warm_up(self) -> None:
+        """Run every model once (first runs are slow) and cache the prompt's prefix."""
+        image = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
+        for question in ("What is this?", "Read it.", "What colour is it?", "Is it far?"):
+            for _ in self.stream(image, question):
+                pass
+
+    def cancel(self) -> None:
+        self.lm.cancel()
+
+    @contextmanager
+    def _timed(self, stage: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.last_stages_ms[stage] = (time.perf_counter() - t0) * 1e3
+
+    def look(self, image: np.ndarray, intent: Intent) -> Facts:
+        """Run the models the intent needs on `image` (any uint8 layout `as_bgr` takes)."""
+        image = as_bgr(image)
+        blank, grey = view_checks(image)
+        if blank:
+            return Facts(blank=True, grey=grey)
+        labels = kinds = text = colour = None
+        if intent in (Intent.IDENTIFY, Intent.GENERAL):
+            with self._timed("vision"):
+                probs = self.classifier.probabilities(image)
+                labels = tuple(self.classifier.top(probs, self.options.top_k))
+                kinds = answers.kind_probabilities(probs)
+        if intent in (Intent.READ, Intent.GENERAL):
+            with self._timed("ocr"):
+                text = tuple(line.text for line in self.reader.read(image))
+        if intent in (Intent.COLOUR, Intent.GENERAL) and not grey:
+            with self._timed("colour"):
+                colour = name_colour(image)
+        return Facts(False, grey, labels, kinds, text, colour)
+
+    def stream(self, image: np.ndarray, question: str) -> Iterator[str]:
+        self.last_stages_ms = {}
+        with self._timed("intent"):
+            question = check_question(question)
+            intent = self.last_intent = intent_of(question)
+        facts = self.last_facts = self.look(image, intent)
+        if facts.blank:
+            yield from _words(answers.NO_TEXT if intent is Intent.READ else answers.BLANK)
+        elif intent is Intent.IDENTIFY:
+            yield from _words(facts.seen())
+        elif intent is Intent.READ:
+            yield from _words(answers.read(facts.text or ()))
+        elif intent is Intent.COLOUR:
+            yield from _words(answers.colour(facts.colour, subject(question)))
+        else:
+            yield from self._general(facts, question)
+
+    def _general(self, facts: Facts, question: str) -> Iterator[str]:
+        """The language model's answer; after "I can't tell", what is known."""
+        user = f"Facts: {facts.for_lm()}.\nQuestion: {question}"
+        said = []
+        for piece in self.lm.stream(SYSTEM, user, self.options.max_tokens, EXAMPLES):
+            said.append(piece)
+            yield piece
+        self.last_stages_ms["lm"] = self.lm.last_timings_ms["total_ms"]
+        if CANT_TELL.match("".join(said)):
+            known = [facts.seen()] if facts.seen() != answers.CANT_TELL else []
+            if facts.text:
+                known.append(answers.read(facts.text))
+            for sentence in known:
+                yield from _words(" " + sentence)
+
+
+def _words(text: str) -> Iterator[str]:
+    """A worded answer streamed as the language model would: word by word, spaces leading."""
+    for i, word in enumerate(text.split(" ")):
+        if word:
+            yield word if i == 0 else " " + word

@@ -1,0 +1,41 @@
+"""Which frame the question is about: the sharpest recent frame captured while it was asked.
+
+The newest frame after the question was understood is often the wrong one: the wearer has
+turned away, or the head moved and blurred it. Sharpness is the variance of the Laplacian
+of a small grey copy: cheap (well under a millisecond a frame) and blind to the size of
+the camera's frames.
+"""
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from pipelines.frame_buffer import FrameBuffer
+from pipelines.frames import VideoFrame
+
+SHARPNESS_WIDTH = 320  # frames are shrunk to this width before the Laplacian
+RECENT = 8  # the sharpest of the last this many frames inside the utterance wins
+
+
+def sharpness(image: np.ndarray) -> float:
+    """Variance of the Laplacian of `image` (H, W, 3) BGR uint8: higher is sharper."""
+    h, w = image.shape[:2]
+    step = max(1, w // SHARPNESS_WIDTH)
+    grey = cv2.cvtColor(np.ascontiguousarray(image[::step, ::step]), cv2.COLOR_BGR2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+
+def sharpest(frames: Sequence[VideoFrame], recent: int = RECENT) -> VideoFrame | None:
+    """The sharpest of the last `recent` frames (the newest wins a tie), or None."""
+    candidates = list(frames)[-recent:]
+    if not candidates:
+        return None
+    scores = [sharpness(f.image) for f in candidates]
+    return candidates[len(scores) - 1 - int(np.argmax(scores[::-1]))]
+
+
+def frame_for(buffer: FrameBuffer, start_ns: int, end_ns: int) -> VideoFrame | None:
+    """The frame for a question asked between `start_ns` and `end_ns` (capture times): the
+    sharpest recent frame inside, else the frame nearest its end, else None."""
+    return sharpest(buffer.between(start_ns, end_ns)) or buffer.nearest(end_ns)

@@ -1,0 +1,113 @@
+"""Look and tell on the real models: facts found, answers worded, bad input refused."""
+
+import numpy as np
+import pytest
+
+from device.boards import BoardProfile
+from device.errors import BadInput
+from export.look_set import colour_view, sign_view
+from export.vision_build import SKIMAGE_PHOTOS, read_photo
+from models import answers
+from models.intent import Intent
+from models.vlm import MAX_QUESTION_CHARS, Teacher
+from pipelines.look_evaluation import answer_turn
+
+
+@pytest.fixture(scope="module")
+def teacher(store) -> Teacher:
+    vlm = Teacher(store, BoardProfile.laptop())
+    vlm.warm_up()
+    return vlm
+
+
+@pytest.fixture(scope="module")
+def coffee(store) -> np.ndarray:
+    return read_photo(store.home / "downloads" / SKIMAGE_PHOTOS.wheel, "coffee.png")
+
+
+def ask(vlm: Teacher, image: np.ndarray, question: str) -> str:
+    pieces = list(vlm.stream(image, question))
+    assert all(pieces), "no empty pieces"
+    return "".join(pieces)
+
+
+def test_identify_runs_only_the_classifier(teacher, coffee):
+    assert ask(teacher, coffee, "What am I looking at?") == "It looks like an espresso."
+    assert teacher.last_intent is Intent.IDENTIFY
+    assert set(teacher.last_stages_ms) == {"intent", "vision"}
+
+
+def test_reads_a_sign_at_an_angle(teacher):
+    image = sign_view("PLATFORM 4", np.random.default_rng(3))
+    assert ask(teacher, image, "Read that sign for me.") == 'It says "PLATFORM 4".'
+    assert set(teacher.last_stages_ms) == {"intent", "ocr"}
+
+
+def test_names_the_colour_of_the_thing_in_the_middle(teacher):
+    rng = np.random.default_rng(5)
+    assert ask(teacher, colour_view((200, 90, 30), "mug", rng), "What colour is the mug?") == (
+        "The mug is blue.")
+    assert ask(teacher, colour_view((40, 30, 200), "ball", rng), "What color is it?") == (
+        "It's red.")
+
+
+def test_general_questions_go_to_the_language_model_with_the_facts(teacher, coffee):
+    answer = ask(teacher, coffee, "Is this something I could drink?")
+    assert teacher.last_intent is Intent.GENERAL and "lm" in teacher.last_stages_ms
+    assert "espresso" in teacher.last_facts.for_lm()
+    assert len(answer.split()) > 0 and teacher.lm.last_timings_ms["cached_tokens"] > 100
+
+
+def test_honest_when_there_is_nothing_to_see(teacher):
+    blank = np.full((480, 640, 3), 200, np.uint8)
+    assert ask(teacher, blank, "What is this?") == answers.BLANK
+    assert ask(teacher, blank, "What does it say?") == answers.NO_TEXT
+    assert set(teacher.last_stages_ms) == {"intent"}, "no model runs on a blank view"
+
+
+def test_a_grey_picture_has_no_colour_but_can_be_named(teacher, coffee):
+    grey = np.repeat(coffee.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    assert ask(teacher, grey, "What colour is this?") == answers.NO_COLOUR
+    assert ask(teacher, grey[:, :, 0], "What am I looking at?").startswith("It looks like")
+
+
+def test_a_huge_picture_is_answered(teacher, coffee):
+    huge = np.ascontiguousarray(np.tile(coffee, (15, 14, 1))[:6000, :8000])
+    assert huge.shape == (6000, 8000, 3)
+    turn = answer_turn(teacher, huge, "What does it say?")
+    assert turn.intent == "read" and turn.answer
+
+
+def test_bad_input_is_refused(teacher, coffee):
+    with pytest.raises(BadInput, match="2000 characters"):
+        ask(teacher, coffee, "What is " + "x" * 1992)
+    with pytest.raises(BadInput, match="empty"):
+        ask(teacher, coffee, "   ")
+    with pytest.raises(BadInput, match="empty image"):
+        ask(teacher, np.zeros((0, 0, 3), np.uint8), "What is this?")
+    assert MAX_QUESTION_CHARS < 2000
+
+
+def test_look_stage_answers_about_the_frame_chosen_when_speech_ended(store, coffee):
+    from pipelines.frame_buffer import FrameBuffer
+    from pipelines.frames import Transcript, Utterance, VideoFrame
+    from pipelines.look_stage import LookStage
+
+    ms = 1_000_000
+    frames = FrameBuffer(capacity=4)
+    stage = LookStage(store, BoardProfile.laptop(), frames)
+    stage.open()
+    for i in range(4):
+        frames.process(VideoFrame(i * 100 * ms, coffee, i))
+    question = Utterance(400 * ms, 100 * ms, 400 * ms, np.zeros(1, np.float32), 0, 1)
+    assert stage.choose_frame(question).index == 3
+    sign = sign_view("EXIT", np.random.default_rng(0))
+    for i in range(4, 8):  # the camera runs on: the question's frames leave the buffer
+        frames.process(VideoFrame(i * 100 * ms, sign, i))
+    tokens = list(stage.process(Transcript(400 * ms, "What is this?", True, 100 * ms)))
+    assert "".join(t.text for t in tokens) == "It looks like an espresso."
+    assert [t.last for t in tokens][-1] and not any(t.last for t in tokens[:-1])
+    assert all(t.t_ns == 400 * ms for t in tokens), "answers keep the end of speech"
+    later = list(stage.process(Transcript(750 * ms, "Read it.", True, 600 * ms)))
+    assert "".join(t.text for t in later) == 'It says "EXIT".'
+    assert list(stage.process(Transcript(800 * ms, "What is", False))) == []
