@@ -31,6 +31,8 @@ KINDS = (
     ("rabbit", ((330, 333),)),
 )
 
+ANIMALS = (0, 398)  # ImageNet-1k classes [start, end) that are animals
+
 CANT_TELL = "I can't tell what this is."
 NO_TEXT = "I can't see any text."
 BLANK = "I can't see anything: the view is blank."
@@ -43,6 +45,10 @@ def kind_of(index: int) -> str | None:
         if any(a <= index < b for a, b in ranges):
             return word
     return None
+
+
+def is_animal(index: int) -> bool:
+    return ANIMALS[0] <= index < ANIMALS[1]
 
 
 def noun(name: str) -> str:
@@ -78,6 +84,15 @@ def identify(labels: Sequence[Label], probs_by_kind: dict[str, float]) -> str:
     if top.confidence >= MAYBE:
         return f"Maybe {name}."
     return CANT_TELL
+
+
+def verify(thing: str, known: set[str], seen: str, sure: bool) -> str | None:
+    """A yes/no answer to "is this a `thing`?" from the words the facts hold (`known`:
+    label words, kind, "animal", colour, text), or None when the facts are too weak."""
+    wanted = {thing, thing.removesuffix("s")}
+    if wanted & known or thing in " ".join(sorted(known)):
+        return f"Yes. {seen}"
+    return f"I don't think so. {seen}" if sure else None
 
 
 def read(lines: Sequence[str]) -> str:

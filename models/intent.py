@@ -22,7 +22,7 @@ COLOUR_WORDS = r"colou?rs?|colou?red|shade|hue|tint"
 READ_WORDS = (r"read|reads|reading|say|says|said|saying|written|writing|write|text|spell|spelled"
               r"|spelt|words?|letters?|label says|sign say")
 IDENTIFY_PHRASES = (
-    r"what (am i|are we|is he|is she) (looking at|seeing|watching)",
+    r"what (am i|are we|is he|is she|im|i am) (looking at|seeing|watching|holding)",
     r"what (is|s) (this|that|it|there|here|in front of me|ahead|on the table)",
     r"what (do|can) (you|i) see",
     r"what (kind|sort|type) of",
@@ -59,3 +59,14 @@ def subject(question: str) -> str | None:
                   r"([a-z][a-z ]{0,30}?)(?: (?:in front|over there|here|there|right))?$",
                   words(question))
     return m.group(1) if m and m.group(1) not in ("one", "thing", "object") else None
+
+
+def asked_thing(question: str) -> str | None:
+    """The thing a yes/no question asks about: "Is there an animal here?" -> "animal",
+    "Is this a dog?" -> "dog", "Can you see a cat?" -> "cat"; else None."""
+    m = re.match(r"(?:is|are) (?:this|that|it|there|these|those|they) (?:a|an|the|some|any) "
+                 r"([a-z][a-z ]{0,30}?)(?: (?:here|there|in front of me|in view))?$",
+                 words(question))
+    m = m or re.match(r"(?:do|can) (?:you|i) see (?:a|an|the|some|any) ([a-z][a-z ]{0,30}?)"
+                      r"(?: (?:here|there|in front of me))?$", words(question))
+    return m.group(1) if m else None

@@ -4,7 +4,7 @@ import pytest
 
 from models import answers
 from models.colour import ColourReading
-from models.intent import Intent, intent_of, subject
+from models.intent import Intent, asked_thing, intent_of, subject
 from models.vision import Label
 
 
@@ -76,3 +76,21 @@ def test_cards_hold_at_most_twelve_words():
     assert [len(c.split()) for c in parts] == [12, 12, 6]
     assert " ".join(parts) == text
     assert answers.noun("Mexican hairless dog (xoloitzcuintli)") == "a Mexican hairless dog"
+
+
+@pytest.mark.parametrize("question, thing", [
+    ("Is there an animal here?", "animal"), ("Is this a dog?", "dog"),
+    ("Can you see a cat?", "cat"), ("Is that the exit?", "exit"), ("Is it hot?", None),
+    ("Where is the exit?", None),
+])
+def test_the_thing_a_yes_no_question_asks_about(question, thing):
+    assert asked_thing(question) == thing
+
+
+def test_verify_answers_only_from_the_facts():
+    seen = "It looks like an Egyptian Mau, a cat."
+    known = {"egyptian", "mau", "egyptian mau", "cat", "animal", "pet", "brown"}
+    assert answers.verify("animal", known, seen, sure=True) == f"Yes. {seen}"
+    assert answers.verify("cats", known, seen, sure=False) == f"Yes. {seen}"
+    assert answers.verify("dog", known, seen, sure=True) == f"I don't think so. {seen}"
+    assert answers.verify("dog", known, seen, sure=False) is None, "unsure: not a no"

@@ -56,6 +56,14 @@ def test_general_questions_go_to_the_language_model_with_the_facts(teacher, coff
     assert teacher.last_intent is Intent.GENERAL and "lm" in teacher.last_stages_ms
     assert "espresso" in teacher.last_facts.for_lm()
     assert len(answer.split()) > 0 and teacher.lm.last_timings_ms["cached_tokens"] > 100
+    assert teacher.last_facts.text == (), "no stray letters as facts"
+
+
+def test_yes_no_questions_are_checked_against_the_facts(teacher, coffee):
+    seen = "It looks like an espresso."
+    assert ask(teacher, coffee, "Is this an espresso?") == f"Yes. {seen}"
+    assert ask(teacher, coffee, "Is there a cat here?") == f"I don't think so. {seen}"
+    assert "lm" not in teacher.last_stages_ms
 
 
 def test_honest_when_there_is_nothing_to_see(teacher):
