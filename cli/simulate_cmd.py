@@ -3,35 +3,53 @@
 import argparse
 import dataclasses
 import sys
+import tempfile
 from pathlib import Path
 
 from cli.output import progress, result
 from device.boards import BoardProfile
 from device.display import screen_available
+from device.errors import BadInput
 from models.asr import DEFAULT_MODEL, MODELS, AsrOptions
 from models.store import ModelStore
 from pipelines.sources import Mode
-from simulator.session import DEMO_AUDIO, DEMO_VIDEO, SessionOptions, run_session
+from simulator.present import KEYS
+from simulator.scenario import check, load_scenario, prepare
+from simulator.session import (
+    DEMO_AUDIO,
+    DEMO_SCENARIO,
+    DEMO_VIDEO,
+    SessionOptions,
+    SessionSummary,
+    run_session,
+)
 
 
 def register(commands) -> None:
     p = commands.add_parser(
         "simulate",
-        help="the glasses on a laptop: camera and microphone through the pipeline",
-        description="Play a camera view and speech through the on-device pipeline (camera -> "
-        "frame buffer, microphone -> voice activity detection -> speech recognition) and "
-        "show what the glasses would: partial transcripts while the wearer speaks, the "
-        "final one at the end of speech. With no sources it plays the built-in demo. "
-        "Without a screen it runs headless by itself.",
-        epilog="examples:\n  glasses simulate --headless\n"
+        help="the glasses on a laptop: camera and microphone through the whole assistant",
+        description="Play a camera view and speech through the on-device assistant (camera "
+        "-> frame buffer; microphone -> voice activity detection -> speech recognition -> "
+        "look and tell) and show what the glasses would: the view with the display over it, "
+        "a status line, the transcript as it grows, the answer card, a capture indicator "
+        "while the camera records. With no sources it plays the built-in demo scenario; "
+        "--scenario plays another (a TOML timeline, see simulator/scenario.py). Without a "
+        f"screen it runs headless by itself. Window keys: {KEYS}.",
+        epilog="examples:\n  glasses simulate\n"
+        "  glasses simulate --headless --record out.mp4 --events out.jsonl\n"
+        "  glasses simulate --scenario kitchen.toml --speak\n"
         "  glasses simulate --view clip.mp4 --audio question.wav --mode simulated --json\n"
-        "  glasses simulate --view 0 --live-mic --duration 30",
+        "  glasses simulate --view 0 --live-mic --push-to-talk",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--view", metavar="SRC",
-                   help="camera index, video file or folder of stills (default: the demo video)")
+    p.add_argument("--scenario", metavar="FILE",
+                   help="a scenario file, or 'demo' (the default when no source is given)")
+    p.add_argument("--view", metavar="SRC", help="camera index, video file or folder of stills "
+                   "(with --audio or --live-mic alone: the demo video)")
     audio = p.add_mutually_exclusive_group()
-    audio.add_argument("--audio", metavar="WAV", help="speech to replay (default: the demo)")
+    audio.add_argument("--audio", metavar="WAV", help="speech to replay (with --view alone: the "
+                       "demo's questions)")
     audio.add_argument("--live-mic", action="store_true", help="listen to the live microphone")
     p.add_argument("--mode", choices=[m.value for m in Mode], default="realtime",
                    help="realtime: replay files at their own pace (default); offline: as fast "
@@ -42,6 +60,15 @@ def register(commands) -> None:
                    help="board profile: threads, camera size, display (default laptop)")
     p.add_argument("--headless", action="store_true", help="no window, even with a screen")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--push-to-talk", action="store_true",
+                   help="in a window, the microphone is heard only after space (default: "
+                   "always on, the voice activity detector finds the questions)")
+    p.add_argument("--speak", action="store_true",
+                   help="speak the answers with the bundled voice (to the speaker if there is "
+                   "one, and into --record's WAV)")
+    p.add_argument("--overlay", action="store_true", help="show the latency overlay (key p)")
+    p.add_argument("--record", type=Path, metavar="OUT.mp4",
+                   help="write the frames shown (window or not) to a video, the sound beside it")
     p.add_argument("--events", type=Path, metavar="OUT.jsonl", help="write events as JSON lines")
     p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     p.set_defaults(run=run)
@@ -54,64 +81,114 @@ def run(args: argparse.Namespace) -> int:
         if not screen:
             progress(f"no screen ({note}): running headless")
             headless = True
-    demo = args.view is None and args.audio is None and not args.live_mic
-    options = SessionOptions(
-        view=args.view or str(DEMO_VIDEO),
-        audio=None if args.live_mic else (args.audio or str(DEMO_AUDIO)),
-        mode=Mode(args.mode),
-        board=BoardProfile.by_name(args.board),
-        headless=headless,
-        duration_s=args.duration,
-        events=args.events,
-        asr=AsrOptions(model=args.model),
-    )
-    progress(f"simulating{' the built-in demo' if demo else ''}: view {options.view}, "
-             f"audio {options.audio or 'live microphone'}, {options.mode.value}, "
-             f"{'headless' if headless else 'window'}")
-    summary = run_session(options, ModelStore())
-    report = summary.report
-    chains = {c.source: dataclasses.asdict(c) for c in report.chains}
-    def by_end(kind: str) -> dict:
-        return {e["speech_end"]: e for e in summary.events if e["type"] == kind}
+    sources = args.view is not None or args.audio is not None or args.live_mic
+    if args.scenario and sources:
+        raise BadInput("give either --scenario or --view/--audio/--live-mic, not both")
+    board = BoardProfile.by_name(args.board)
+    with tempfile.TemporaryDirectory(prefix="glasses-scenario-") as tmp:
+        scenario = None
+        if sources:  # what is not given comes from the demo
+            view = args.view or str(DEMO_VIDEO)
+            audio = None if args.live_mic else (args.audio or str(DEMO_AUDIO))
+        else:
+            path = DEMO_SCENARIO if args.scenario in (None, "demo") else Path(args.scenario)
+            scenario = load_scenario(path)
+            view, audio = prepare(scenario, Path(tmp), board.camera_size, _voice(scenario))
+        options = SessionOptions(
+            view=view, audio=audio, mode=Mode(args.mode), board=board, headless=headless,
+            duration_s=args.duration or (scenario.duration_s if scenario else None),
+            asr=AsrOptions(model=args.model), push_to_talk=args.push_to_talk and not headless,
+            events=args.events, record=args.record, speak=args.speak, overlay=args.overlay)
+        what = f"scenario {scenario.name}" if scenario else f"view {view}, audio {audio or 'mic'}"
+        progress(f"simulating {what}: {options.mode.value}, "
+                 f"{'headless' if headless else 'window'}"
+                 + (f", recording to {args.record}" if args.record else ""))
+        summary = run_session(options, ModelStore())
+    data = _summary(summary, options, scenario)
+    result(data, args.json, _text(data))
+    for e in summary.errors:
+        print(f"glasses: error: {e}", file=sys.stderr)
+    return max((c.exit_code for c in summary.report.chains if c.error), default=0)
 
-    finals, starts, answers = by_end("final_transcript"), by_end("answer_start"), by_end("answer")
+
+def _voice(scenario):
+    """The voice, loaded only when a `say` item needs speaking."""
+    if scenario.audio is not None or all(s.wav for s in scenario.says):
+        return None
+    from device.voice import Voice
+
+    return Voice().speak
+
+
+def _summary(summary: SessionSummary, options: SessionOptions, scenario) -> dict:
+    events, report = summary.events, summary.report
+
+    def by_end(kind: str) -> dict:
+        return {e["speech_end"]: e for e in events if e["type"] == kind}
+
+    finals, shown, answers = by_end("final_transcript"), by_end("answer_shown"), by_end("answer")
+    spoken = by_end("spoken")
     realtime = options.mode is Mode.REALTIME
+
+    def ms(event: dict | None) -> float | None:
+        """How long after the end of speech `event` happened; None outside real time."""
+        if event is None or not realtime:
+            return None
+        return event.get("since_speech_end_ms", round((event["t"] - event["speech_end"]) * 1e3))
+
     turns = []
-    for u in (e for e in summary.events if e["type"] == "utterance"):
-        final, start, answer = finals.get(u["end"]), starts.get(u["end"]), answers.get(u["end"])
+    for u in (e for e in events if e["type"] == "utterance"):
+        final, answer = finals.get(u["end"]), answers.get(u["end"])
         turns.append({**u, "text": final["text"] if final else None,
-                      "final_text_ms": round((final["t"] - u["end"]) * 1000)
-                      if final and realtime else None,
                       "answer": answer["text"] if answer else None,
-                      "first_answer_ms": start["since_speech_end_ms"]
-                      if start and realtime else None,
-                      "answer_ms": answer["since_speech_end_ms"] if answer and realtime else None})
+                      "final_text_ms": ms(final), "answer_shown_ms": ms(shown.get(u["end"])),
+                      "answer_done_ms": ms(answer), "spoken_ms": ms(spoken.get(u["end"]))})
+    camera = next((c for c in report.chains if c.source.startswith("camera")), None)
     data = {
         "wall_s": round(report.wall_s, 3),
         "utterances": turns,
-        "chains": chains,
+        "display": {"frames": summary.display.frames, "fps": round(summary.display.fps, 2),
+                    "late_frames": summary.display.late},
+        "video": {"frames": camera.produced if camera else 0,
+                  "dropped": camera.dropped if camera else 0},
+        "chains": {c.source: dataclasses.asdict(c) for c in report.chains},
         "stages": _stage_summary(report.spans),
+        "device_errors": [e for e in events if e["type"] == "device_error"],
         "errors": summary.errors,
+        "stuck_threads": report.stuck_threads,
     }
+    if scenario is not None:
+        checked = check(scenario, turns)
+        graded = [c for c in checked if c["passed"] is not None]
+        data["scenario"] = {"name": scenario.name, "turns": checked,
+                            "passed": sum(c["passed"] for c in graded), "graded": len(graded)}
+    return data
+
+
+def _text(data: dict) -> str:
     lines = []
     for i, u in enumerate(data["utterances"], 1):
-        lines.append(f"utterance {i}: {u['text']!r}, speech {u['start']:.2f}-{u['end']:.2f} s, "
-                     f"frame #{u['frame']} -> {u['answer']!r}")
+        lines.append(f"turn {i}: heard {u['text']!r} ({u['start']:.2f}-{u['end']:.2f} s, frame "
+                     f"#{u['frame']}) -> {u['answer']!r}")
         if u["final_text_ms"] is not None:
             lines.append(f"  after the end of speech: final text {u['final_text_ms']} ms, "
-                         f"first answer words {u['first_answer_ms']} ms, whole answer "
-                         f"{u['answer_ms']} ms")
-    for c in report.chains:
-        lines.append(f"{c.source}: {c.produced} items, {c.dropped} dropped (stale), "
-                     f"{c.lost_samples} audio samples lost, {c.superseded} partials skipped")
+                         f"answer on the display {u['answer_shown_ms']} ms"
+                         + (f", spoken {u['spoken_ms']} ms" if u["spoken_ms"] else ""))
+    if "scenario" in data:
+        s = data["scenario"]
+        lines.append(f"scenario {s['name']}: {s['passed']}/{s['graded']} answers as expected")
+        lines += [f"  expected {'|'.join(t['expect'])} after {t['said']!r}, got {t['answer']!r}"
+                  for t in s["turns"] if t["passed"] is False]
+    d, v = data["display"], data["video"]
+    lines.append(f"display: {d['frames']} frames, {d['fps']:.1f} fps, {d['late_frames']} late; "
+                 f"camera: {v['frames']} frames, {v['dropped']} dropped (stale)")
+    lines += [f"{e['device']} failed at {e['t']:.1f} s: {e['message']} (the session went on)"
+              for e in data["device_errors"]]
     for name, s in data["stages"].items():
         lines.append(f"stage {name}: {s['count']} calls, p50 {s['p50_ms']:.2f} ms, "
                      f"p95 {s['p95_ms']:.2f} ms")
-    lines.append(f"ran {report.wall_s:.1f} s, {len(data['utterances'])} utterance(s)")
-    result(data, args.json, "\n".join(lines))
-    for e in summary.errors:
-        print(f"glasses: error: {e}", file=sys.stderr)
-    return max((c.exit_code for c in report.chains if c.error), default=0)
+    lines.append(f"ran {data['wall_s']:.1f} s, {len(data['utterances'])} utterance(s)")
+    return "\n".join(lines)
 
 
 def _stage_summary(spans) -> dict:

@@ -16,6 +16,7 @@ from pipelines.frames import VideoFrame
 
 SHARPNESS_WIDTH = 320  # frames are shrunk to this width before the Laplacian
 RECENT = 8  # the sharpest of the last this many frames inside the utterance wins
+NEAR_NS = 1_000_000_000  # with no frame inside, one this close to its end may stand in
 
 
 def sharpness(image: np.ndarray) -> float:
@@ -37,5 +38,9 @@ def sharpest(frames: Sequence[VideoFrame], recent: int = RECENT) -> VideoFrame |
 
 def frame_for(buffer: FrameBuffer, start_ns: int, end_ns: int) -> VideoFrame | None:
     """The frame for a question asked between `start_ns` and `end_ns` (capture times): the
-    sharpest recent frame inside, else the frame nearest its end, else None."""
-    return sharpest(buffer.between(start_ns, end_ns)) or buffer.nearest(end_ns)
+    sharpest recent frame inside, else the frame nearest its end if it is within
+    `NEAR_NS` of it, else None (the camera was off, or gone)."""
+    chosen = sharpest(buffer.between(start_ns, end_ns))
+    if chosen is None and (near := buffer.nearest(end_ns)) is not None:
+        chosen = near if abs(near.t_ns - end_ns) <= NEAR_NS else None
+    return chosen

@@ -1,0 +1,60 @@
+"""Speech out: the bundled offline voice (hibari-tts: numpy and onnxruntime, the voice in
+its wheel, nothing downloaded), and a speaker to play it on."""
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from device.audio import SAMPLE_RATE, resample
+from device.errors import DeviceFailure
+
+VOICE_RATE = 24000  # Hz, what the voice produces
+NO_VOICE = "speech out needs hibari-tts (pip install '.[voice]')"
+
+
+class Voice:
+    """Text -> speech, (n,) float32 at 16 kHz."""
+
+    def __init__(self, speed: float = 1.0):
+        try:
+            from hibari import Hibari
+        except ImportError as e:
+            raise DeviceFailure(NO_VOICE) from e
+        self._tts = Hibari(threads=1)
+        self.speed = speed
+        self._lock = threading.Lock()  # one synthesis at a time
+
+    def speak(self, text: str) -> np.ndarray:
+        text = " ".join(text.split())
+        if not text:
+            return np.zeros(0, np.float32)
+        with self._lock:
+            audio = np.asarray(self._tts(text, speed=self.speed, seed=0), np.float32)
+        return resample(audio, VOICE_RATE, SAMPLE_RATE)
+
+
+class Speaker:
+    """The default sound output, through PyAudio; DeviceFailure when there is none."""
+
+    def __init__(self) -> None:
+        try:
+            import pyaudio
+        except ImportError as e:
+            raise DeviceFailure("pyaudio not installed (pip install '.[mic]')") from e
+        self._pa: Any = pyaudio.PyAudio()
+        try:
+            self._pa.get_default_output_device_info()
+            self._stream = self._pa.open(format=pyaudio.paFloat32, channels=1, rate=SAMPLE_RATE,
+                                         output=True)
+        except OSError as e:
+            self._pa.terminate()
+            raise DeviceFailure(f"no speaker: {e}") from e
+
+    def play(self, samples: np.ndarray) -> None:
+        """Blocks until the samples are handed to the device."""
+        self._stream.write(np.asarray(samples, np.float32).tobytes())
+
+    def close(self) -> None:
+        self._stream.close()
+        self._pa.terminate()
