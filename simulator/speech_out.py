@@ -14,6 +14,7 @@ from simulator.recorder import Recorder
 class SpeechOut:
     def __init__(self, log: EventLog, recorder: Recorder | None):
         self.voice = Voice()
+        self.voice.speak("Ready.")  # the first synthesis is slow: not on a wearer's turn
         self.log, self.recorder = log, recorder
         try:
             self.speaker: Speaker | None = Speaker()

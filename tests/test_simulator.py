@@ -68,7 +68,7 @@ def test_headless_demo_records_what_the_window_would_show(store, tmp_path):
     assert data["display"]["frames"] > 0 and data["video"]["dropped"] == 0
     assert data["stuck_threads"] == []
     for turn in data["utterances"]:
-        assert 0 < turn["final_text_ms"] < turn["answer_shown_ms"] < turn["spoken_ms"]
+        assert 0 < turn["final_text_ms"] < min(turn["answer_shown_ms"], turn["spoken_ms"])
     kinds = [e["type"] for e in events_of(events)]
     for kind in ("session_start", "utterance", "partial_transcript", "final_transcript",
                  "answer_start", "answer_token", "answer", "answer_shown", "spoken",
