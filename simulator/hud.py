@@ -76,7 +76,8 @@ def draw(image: np.ndarray | None, view: HudView, display: DisplayModel,
         base = image if image.shape[:2] == (h, w) else cv2.resize(image, size)
     else:
         base = np.zeros((h, w, 3), np.uint8)
-        cv2.putText(base, "camera off", (12, h - 16), FONT, 0.6, OVERLAY_BGR, 1, cv2.LINE_AA)
+        note = view.message if "camera" in view.message else "camera off"
+        cv2.putText(base, note, (12, h - 16), FONT, 0.6, OVERLAY_BGR, 1, cv2.LINE_AA)
     x, y, hw, hh = hud_rect((w, h), display)  # a tinted lens where the display sits,
     x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + hw), min(h, y + hh)  # so light text
     base = base.copy()  # stays readable against a bright view
