@@ -8,7 +8,15 @@ import argparse
 import logging
 import sys
 
-from cli import asr_cmd, doctor, look_cmd, models_cmd, simulate_cmd
+from cli import (
+    asr_cmd,
+    deploy_cmd,
+    doctor,
+    look_cmd,
+    models_cmd,
+    profile_cmd,
+    simulate_cmd,
+)
 from device.errors import GlassesError
 
 EPILOG = """exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input file,
@@ -24,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (doctor, models_cmd, simulate_cmd, asr_cmd, look_cmd):
+    for module in (doctor, models_cmd, simulate_cmd, asr_cmd, look_cmd, profile_cmd,
+                   deploy_cmd):
         module.register(commands)
     return parser
 

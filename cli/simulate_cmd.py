@@ -10,8 +10,10 @@ from cli.output import progress, result
 from device.boards import BoardProfile
 from device.display import screen_available
 from device.errors import BadInput
-from models.asr import DEFAULT_MODEL, MODELS, AsrOptions
+from models.asr import DEFAULT_MODEL, MODELS
+from models.deployment import assistant_options
 from models.store import ModelStore
+from pipelines.profiler import stage_stats
 from pipelines.sources import Mode
 from simulator.present import KEYS
 from simulator.scenario import check, load_scenario, prepare
@@ -23,6 +25,29 @@ from simulator.session import (
     SessionSummary,
     run_session,
 )
+
+
+def add_play_options(p: argparse.ArgumentParser) -> None:
+    """What to play and what to write: shared by `simulate` and `run --bundle`."""
+    p.add_argument("--scenario", metavar="FILE",
+                   help="a scenario file, or 'demo' (the default when no source is given)")
+    p.add_argument("--view", metavar="SRC", help="camera index, video file or folder of stills "
+                   "(with --audio or --live-mic alone: the demo video)")
+    audio = p.add_mutually_exclusive_group()
+    audio.add_argument("--audio", metavar="WAV", help="speech to replay (with --view alone: the "
+                       "demo's questions)")
+    audio.add_argument("--live-mic", action="store_true", help="listen to the live microphone")
+    p.add_argument("--mode", choices=[m.value for m in Mode], default="realtime",
+                   help="realtime: replay files at their own pace (default); offline: as fast "
+                   "as possible; simulated: as fast as possible, stamped on the media timeline")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--speak", action="store_true",
+                   help="speak the answers with the bundled voice (to the speaker if there is "
+                   "one, and into --record's WAV)")
+    p.add_argument("--record", type=Path, metavar="OUT.mp4",
+                   help="write the frames shown (window or not) to a video, the sound beside it")
+    p.add_argument("--events", type=Path, metavar="OUT.jsonl", help="write events as JSON lines")
+    p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
 
 
 def register(commands) -> None:
@@ -43,34 +68,17 @@ def register(commands) -> None:
         "  glasses simulate --view 0 --live-mic --push-to-talk",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--scenario", metavar="FILE",
-                   help="a scenario file, or 'demo' (the default when no source is given)")
-    p.add_argument("--view", metavar="SRC", help="camera index, video file or folder of stills "
-                   "(with --audio or --live-mic alone: the demo video)")
-    audio = p.add_mutually_exclusive_group()
-    audio.add_argument("--audio", metavar="WAV", help="speech to replay (with --view alone: the "
-                       "demo's questions)")
-    audio.add_argument("--live-mic", action="store_true", help="listen to the live microphone")
-    p.add_argument("--mode", choices=[m.value for m in Mode], default="realtime",
-                   help="realtime: replay files at their own pace (default); offline: as fast "
-                   "as possible; simulated: as fast as possible, stamped on the media timeline")
+    add_play_options(p)
     p.add_argument("--model", choices=MODELS, default=DEFAULT_MODEL,
                    help=f"Whisper model for speech (default {DEFAULT_MODEL})")
     p.add_argument("--board", default="laptop", choices=BoardProfile.names(),
-                   help="board profile: threads, camera size, display (default laptop)")
+                   help="board profile: threads, precision, camera size, display (default "
+                   "laptop)")
     p.add_argument("--headless", action="store_true", help="no window, even with a screen")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument("--push-to-talk", action="store_true",
                    help="in a window, the microphone is heard only after space (default: "
                    "always on, the voice activity detector finds the questions)")
-    p.add_argument("--speak", action="store_true",
-                   help="speak the answers with the bundled voice (to the speaker if there is "
-                   "one, and into --record's WAV)")
     p.add_argument("--overlay", action="store_true", help="show the latency overlay (key p)")
-    p.add_argument("--record", type=Path, metavar="OUT.mp4",
-                   help="write the frames shown (window or not) to a video, the sound beside it")
-    p.add_argument("--events", type=Path, metavar="OUT.jsonl", help="write events as JSON lines")
-    p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     p.set_defaults(run=run)
 
 
@@ -81,10 +89,18 @@ def run(args: argparse.Namespace) -> int:
         if not screen:
             progress(f"no screen ({note}): running headless")
             headless = True
+    board = BoardProfile.by_name(args.board)
+    return play(args, ModelStore(), board, headless, args.model, args.push_to_talk,
+                args.overlay)
+
+
+def play(args: argparse.Namespace, store: ModelStore, board: BoardProfile, headless: bool,
+         asr_model: str, push_to_talk: bool = False, overlay: bool = False) -> int:
+    """Play a scenario or sources through the assistant; print the summary; exit code."""
     sources = args.view is not None or args.audio is not None or args.live_mic
     if args.scenario and sources:
         raise BadInput("give either --scenario or --view/--audio/--live-mic, not both")
-    board = BoardProfile.by_name(args.board)
+    asr, vlm = assistant_options(board, asr_model)
     with tempfile.TemporaryDirectory(prefix="glasses-scenario-") as tmp:
         scenario = None
         if sources:  # what is not given comes from the demo
@@ -93,17 +109,17 @@ def run(args: argparse.Namespace) -> int:
         else:
             path = DEMO_SCENARIO if args.scenario in (None, "demo") else Path(args.scenario)
             scenario = load_scenario(path)
-            view, audio = prepare(scenario, Path(tmp), board.camera_size, _voice(scenario))
+            view, audio = prepare(scenario, Path(tmp), board.camera_size, voice_for(scenario))
         options = SessionOptions(
             view=view, audio=audio, mode=Mode(args.mode), board=board, headless=headless,
             duration_s=args.duration or (scenario.duration_s if scenario else None),
-            asr=AsrOptions(model=args.model), push_to_talk=args.push_to_talk and not headless,
-            events=args.events, record=args.record, speak=args.speak, overlay=args.overlay)
+            asr=asr, vlm=vlm, push_to_talk=push_to_talk and not headless,
+            events=args.events, record=args.record, speak=args.speak, overlay=overlay)
         what = f"scenario {scenario.name}" if scenario else f"view {view}, audio {audio or 'mic'}"
         progress(f"simulating {what}: {options.mode.value}, "
                  f"{'headless' if headless else 'window'}"
                  + (f", recording to {args.record}" if args.record else ""))
-        summary = run_session(options, ModelStore())
+        summary = run_session(options, store)
     data = _summary(summary, options, scenario)
     result(data, args.json, _text(data))
     for e in summary.errors:
@@ -111,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
     return max((c.exit_code for c in summary.report.chains if c.error), default=0)
 
 
-def _voice(scenario):
-    """The voice, loaded only when a `say` item needs speaking."""
+def voice_for(scenario):
+    """The voice's speak function, loaded only when a `say` item needs speaking."""
     if scenario.audio is not None or all(s.wav for s in scenario.says):
         return None
     from device.voice import Voice
@@ -152,7 +168,7 @@ def _summary(summary: SessionSummary, options: SessionOptions, scenario) -> dict
         "video": {"frames": camera.produced if camera else 0,
                   "dropped": camera.dropped if camera else 0},
         "chains": {c.source: dataclasses.asdict(c) for c in report.chains},
-        "stages": _stage_summary(report.spans),
+        "stages": stage_stats([(report.spans, [])]),
         "device_errors": [e for e in events if e["type"] == "device_error"],
         "errors": summary.errors,
         "stuck_threads": report.stuck_threads,
@@ -185,22 +201,7 @@ def _text(data: dict) -> str:
     lines += [f"{e['device']} failed at {e['t']:.1f} s: {e['message']} (the session went on)"
               for e in data["device_errors"]]
     for name, s in data["stages"].items():
-        lines.append(f"stage {name}: {s['count']} calls, p50 {s['p50_ms']:.2f} ms, "
-                     f"p95 {s['p95_ms']:.2f} ms")
+        lines.append(f"stage {name}: {s['count']} calls ({s['working']} working), p50 "
+                     f"{s['p50_ms']:.2f} ms, p95 {s['p95_ms']:.2f} ms")
     lines.append(f"ran {data['wall_s']:.1f} s, {len(data['utterances'])} utterance(s)")
     return "\n".join(lines)
-
-
-def _stage_summary(spans) -> dict:
-    by_stage: dict[str, list[float]] = {}
-    for s in spans:
-        by_stage.setdefault(s.stage, []).append(s.busy_ns / 1e6)
-    out = {}
-    for name, ms in by_stage.items():
-        ms.sort()
-        out[name] = {
-            "count": len(ms),
-            "p50_ms": round(ms[len(ms) // 2], 3),
-            "p95_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.95))], 3),
-        }
-    return out

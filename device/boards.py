@@ -5,7 +5,8 @@ precision), what the camera delivers and which display the wearer sees. Override
 field with `dataclasses.replace(BoardProfile.rpi5(), threads=2)`.
 """
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import asdict, dataclass, field, fields
 
 from device.display import DisplayModel
 from device.errors import BadInput
@@ -29,6 +30,9 @@ class BoardProfile:
 
     # display
     display: DisplayModel = field(default_factory=DisplayModel.monocular_640x400)
+
+    # tracing
+    op_profile_dir: str | None = None  # onnxruntime profiles every operator into this folder
 
     @classmethod
     def laptop(cls) -> "BoardProfile":
@@ -86,6 +90,26 @@ class BoardProfile:
     def names(cls) -> list[str]:
         return list(_PRESETS)
 
+    def to_dict(self) -> dict:
+        """As JSON-ready data (a deploy bundle's board.json); `from_dict` reads it back."""
+        data = asdict(self)
+        data["op_profile_dir"] = None  # a tracing choice of one run, not the board's
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BoardProfile":
+        """Raises BadInput naming what is wrong with `data`."""
+        try:
+            known = {f.name for f in fields(cls)}
+            if unknown := set(data) - known:
+                raise ValueError(f"unknown fields {', '.join(sorted(unknown))}")
+            values = {**data, "providers": tuple(data["providers"]),
+                      "camera_size": tuple(data["camera_size"]),
+                      "display": DisplayModel(**data["display"])}
+            return cls(**values)
+        except (KeyError, TypeError, ValueError) as e:
+            raise BadInput(f"not a board profile: {e}") from None
+
     @classmethod
     def by_name(cls, name: str) -> "BoardProfile":
         try:
@@ -101,3 +125,14 @@ _PRESETS = {
     "jetson-orin-nano": BoardProfile.jetson_orin_nano,
     "xr-phone": BoardProfile.xr_phone,
 }
+
+
+def pin_to_board(board: BoardProfile) -> str:
+    """Limit this process to as many of this machine's CPUs as the board has cores (its
+    threads are already the board's); a one-line note that says so plainly."""
+    cpus = sorted(os.sched_getaffinity(0))
+    used = cpus[: max(1, min(board.cores, len(cpus)))]
+    os.sched_setaffinity(0, used)
+    return (f"board {board.name}: {board.threads} onnxruntime threads on {len(used)} of this "
+            f"machine's CPUs (the board has {board.cores} cores), precision {board.precision}; "
+            "this limits threads and CPU affinity, it does not emulate the board's speed")

@@ -31,6 +31,9 @@ MODELS = ("tiny.en", "base")
 # at 354 ms median per request, less than half of openai-whisper tiny.en's 825 ms
 DEFAULT_MODEL = "base"
 SILENCE_PEAK = 1e-3  # audio whose peak stays below this (-60 dBFS) holds no speech
+CONFIG_FILE = "asr.json"  # the prompt and suppression rules, read from whisper at export
+VOCAB_FILE = "vocabulary.txt"
+SUPPORT_FILES = (CONFIG_FILE, VOCAB_FILE)
 PRECISIONS = {"fp32": ("", ""), "int8": (".int8", ".int8"), "mixed": ("", ".int8")}
 
 
@@ -73,8 +76,8 @@ class WhisperOnnx:
         if options.precision not in PRECISIONS:
             raise BadInput(f"unknown precision {options.precision!r}; use {', '.join(PRECISIONS)}")
         enc_suffix, dec_suffix = PRECISIONS[options.precision]
-        self.config = json.loads(store.path(name, "asr.json").read_text())
-        self.vocab = Vocabulary(store.path(name, "vocabulary.txt"))
+        self.config = json.loads(store.path(name, CONFIG_FILE).read_text())
+        self.vocab = Vocabulary(store.path(name, VOCAB_FILE))
         self.encoder = create_session(store.path(name, f"encoder{enc_suffix}.onnx"), board)
         self.decoder = create_session(store.path(name, f"decoder{dec_suffix}.onnx"), board)
         self.n_mels = self.config["n_mels"]

@@ -21,6 +21,7 @@ from models.store import ModelStore
 
 STORE_NAME = "smollm2-135m"
 PRECISIONS = {"fp32": "lm.onnx", "int8": "lm.int8.onnx"}
+CONFIG_FILE = "lm.json"  # dimensions, chat template, tokenizer
 MAX_USER_TOKENS = 256  # the user text is cut to this many tokens (prefill cost grows with it)
 MAX_SYSTEM_TOKENS = 128
 MAX_CACHED_PREFIXES = 4  # distinct system + example prefixes whose KV cache is kept
@@ -33,7 +34,7 @@ class AnswerModel:
                  max_user_tokens: int = MAX_USER_TOKENS):
         if precision not in PRECISIONS:
             raise BadInput(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
-        self.config = json.loads(store.path(STORE_NAME, "lm.json").read_text())
+        self.config = json.loads(store.path(STORE_NAME, CONFIG_FILE).read_text())
         tok = self.config["tokenizer"]
         self.bpe = ByteBPE(tok["tokens"], tok["merges"], tok["special"])
         self.session = create_session(store.path(STORE_NAME, PRECISIONS[precision]), board)

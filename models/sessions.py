@@ -1,11 +1,15 @@
 """The one place that creates onnxruntime sessions, from a board profile."""
 
+import itertools
 from pathlib import Path
 
 import onnxruntime as ort
 
 from device.boards import BoardProfile
 from device.errors import StoreError
+
+START_SUFFIX = ".start"  # beside each profile: when it began, wall-clock ns
+_profiles = itertools.count(1)  # numbers the profiles of one process
 
 
 def available_providers(board: BoardProfile) -> list[str]:
@@ -35,18 +39,24 @@ def session_options(board: BoardProfile, profile_prefix: str | None = None) -> o
     return opts
 
 
-def create_session(
-    path: Path, board: BoardProfile, profile_prefix: str | None = None
-) -> ort.InferenceSession:
+def create_session(path: Path, board: BoardProfile) -> ort.InferenceSession:
     """An inference session for the model file at `path`, configured for `board`.
 
-    `profile_prefix` switches on onnxruntime's per-operator profiler.
+    With `board.op_profile_dir`, onnxruntime profiles every operator of this session into
+    that folder (written when the session is released), and the wall-clock time its
+    profile starts from is written beside it (`<prefix>.start`), to put it on our clock.
     """
+    prefix = None
+    if board.op_profile_dir:
+        prefix = f"{board.op_profile_dir}/{path.parent.name}-{path.stem}-{next(_profiles)}"
     try:
-        return ort.InferenceSession(
+        session = ort.InferenceSession(
             str(path),
-            sess_options=session_options(board, profile_prefix),
+            sess_options=session_options(board, prefix),
             providers=available_providers(board),
         )
     except Exception as e:  # onnxruntime raises its own exception types
         raise StoreError(f"{path}: onnxruntime cannot load this model: {e}") from None
+    if prefix:
+        Path(prefix + START_SUFFIX).write_text(str(session.get_profiling_start_time_ns()))
+    return session

@@ -19,6 +19,7 @@ from device.microphone import Microphone
 from models.asr import AsrOptions
 from models.store import ModelStore
 from models.vad import VadOptions
+from models.vlm import VlmOptions
 from pipelines.asr_stage import AsrStage
 from pipelines.frame_buffer import FrameBuffer
 from pipelines.frames import AnswerToken, Transcript, Utterance
@@ -51,8 +52,9 @@ class SessionOptions:
     duration_s: float | None = None  # stop after this long (live sources never end)
     display_fps: float = 15.0  # frames drawn per second
 
-    # speech
+    # models
     asr: AsrOptions = field(default_factory=AsrOptions)
+    vlm: VlmOptions = field(default_factory=VlmOptions)
     partial_every_ms: int = 500  # partial transcripts while speaking; 0: final only
     push_to_talk: bool = False  # the mic is heard only after space (window); else always-on
 
@@ -66,8 +68,9 @@ class SessionOptions:
 @dataclass
 class SessionSummary:
     report: RunReport
-    events: list[dict]
+    events: list[dict]  # times in seconds since `start_ns`
     display: PresentStats
+    start_ns: int  # media time 0, monotonic ns
 
     @property
     def errors(self) -> list[str]:
@@ -92,7 +95,7 @@ def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
     vad = VadStage(store, options.board,
                    VadOptions(partial_every_ms=options.partial_every_ms, early_end=True))
     asr = AsrStage(store, options.board, options.asr)
-    look = LookStage(store, options.board, frames)
+    look = LookStage(store, options.board, frames, options.vlm)
     mic_source = MicrophoneSource(mic)
     mic_chain = runner.add_chain(mic_source, [controls.mic, vad, asr, look])
     log = EventLog(options.events)
@@ -148,7 +151,7 @@ def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
     for chain in report.chains:
         if chain.error:
             log.events.append({"type": "error", "source": chain.source, "message": chain.error})
-    return SessionSummary(report, log.events, presenter.stats)
+    return SessionSummary(report, log.events, presenter.stats, runner.start_ns)
 
 
 def _on_answer(item: AnswerToken, answer: list[str], hud: HudState, log: EventLog,

@@ -1,0 +1,116 @@
+"""`glasses deploy`: a self-contained bundle for one board (layout in `models/bundle.py`).
+
+The model files come from the prepared store, each verified against the store's sha256
+before it is copied (not hard-linked: editing a bundle must never touch the store). A
+.tar.gz is written to a temporary name and renamed into place, so a bundle is either
+whole or absent.
+"""
+
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+from device.boards import BoardProfile
+from device.errors import BadInput
+from models.bundle import ARCHIVE, BOARD, FORMAT, MANIFEST
+from models.deployment import precisions, runtime_files
+from models.store import MANIFEST as STORE_MANIFEST
+from models.store import ModelStore, sha256_file
+
+Progress = Callable[[str], None]
+
+
+def runtime_requirements() -> list[str]:
+    """The project's own dependencies without extras: what a board installs (no torch)."""
+    try:
+        return [r for r in metadata.requires("glasses") or () if "extra ==" not in r]
+    except metadata.PackageNotFoundError:
+        raise BadInput("the glasses package is not installed (pip install -e .): its "
+                       "run-time requirements are read from its metadata") from None
+
+
+def build_bundle(store: ModelStore, board: BoardProfile, out: Path, progress: Progress) -> dict:
+    """Write the bundle for `board` to `out` (a folder, or a file ending in .tar.gz)."""
+    archive = out.name.endswith(ARCHIVE)
+    if out.exists() and (archive or any(out.iterdir())):
+        raise BadInput(f"{out}: already exists; choose a new path")
+    if not out.parent.is_dir():
+        raise BadInput(f"{out.parent}: no such folder")
+    with tempfile.TemporaryDirectory(prefix=".bundle-", dir=out.parent) as tmp:
+        folder = Path(tmp) / "bundle" if archive else out
+        folder.mkdir(parents=True, exist_ok=True)
+        summary = _fill(store, board, folder, progress)
+        if archive:
+            progress(f"  packing {out.name}")
+            partial = Path(tmp) / out.name
+            with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
+                for path in sorted(folder.rglob("*")):
+                    tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+            os.replace(partial, out)
+    summary["path"] = str(out)
+    return summary
+
+
+def _fill(store: ModelStore, board: BoardProfile, folder: Path, progress: Progress) -> dict:
+    entries = store.entries()
+    store_manifest = {"models": {}}
+    for model, names in runtime_files(board).items():
+        entry = store.entry(model)
+        progress(f"  {model}: {', '.join(names)}")
+        (folder / "models" / model).mkdir(parents=True, exist_ok=True)
+        files = {}
+        for name in names:
+            source = store.path(model, name)  # verified against the store's sha256
+            shutil.copyfile(source, folder / "models" / model / name)
+            stored = next(f for f in entry.files if f.name == name)
+            files[name] = {"sha256": stored.sha256, "bytes": stored.bytes}
+        store_manifest["models"][model] = {"files": files,
+                                           "provenance": entries[model].provenance}
+    (folder / STORE_MANIFEST).write_text(json.dumps(store_manifest, indent=1))
+    (folder / BOARD).write_text(json.dumps(board.to_dict(), indent=1))
+    requirements = runtime_requirements()
+    (folder / "requirements.txt").write_text("\n".join(requirements) + "\n")
+    (folder / "README.md").write_text(_readme(board, requirements))
+    listed = {p.relative_to(folder).as_posix(): {"sha256": sha256_file(p),
+                                                  "bytes": p.stat().st_size}
+              for p in sorted(folder.rglob("*")) if p.is_file()}
+    manifest = {"format": FORMAT, "board": board.name, "precision": precisions(board),
+                "files": listed}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    return {"board": board.name, "precision": precisions(board), "files": len(listed),
+            "bytes": sum(f["bytes"] for f in listed.values())}
+
+
+def _readme(board: BoardProfile, requirements: list[str]) -> str:
+    p = precisions(board)
+    fp16 = ("\nThe board's precision is fp16; no fp16 variants are built yet, so this bundle "
+            "carries fp32 models.\n" if board.precision == "fp16" else "")
+    return f"""# glasses bundle for {board.name}
+
+{board.description}.
+
+- Threads: {board.threads}; execution providers, in order: {', '.join(board.providers)}
+  (each one the installed onnxruntime lacks is skipped; the CPU is the fallback).
+- Precision: speech {p['asr']}, vision {p['vision']}, language model {p['lm']}.{fp16}
+- Camera: {board.camera_size[0]}x{board.camera_size[1]} at {board.camera_fps:g} fps;
+  display: {board.display.name}.
+
+## Run it
+
+```sh
+python3 -m venv venv && . venv/bin/activate
+pip install -r requirements.txt      # {', '.join(requirements)}: no torch
+pip install --no-deps PATH/TO/glasses  # the assistant itself, from its source
+glasses run --bundle . --check       # verify every file against manifest.json
+glasses run --bundle . --scenario demo            # the built-in demo, headless
+glasses run --bundle . --view 0 --live-mic        # the camera and the microphone
+```
+
+`manifest.json` lists the sha256 and size of every file; `glasses run` refuses a bundle
+with a missing, truncated, changed or unlisted file.
+"""
