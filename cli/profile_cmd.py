@@ -96,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
         profile["cpu_percent"] = round(100 * cpu, 1)
         profile["peak_rss_mb"] = round(after.ru_maxrss / 1024, 1)
         if args.trace:
+            profile["note"] += ("; onnxruntime's operator profiler was on (--trace): it slows "
+                                "the models (turns ~20% longer here), so take latency figures "
+                                "from a run without --trace")
             origin = runs[0].start_ns
             events = [ev for i, r in enumerate(runs, 1) for ev in profiler.trace_events(
                 i, r.report.spans, profiler.turns_of(r.events), r.start_ns, origin)]
