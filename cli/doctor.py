@@ -13,6 +13,7 @@ from device.camera import list_cameras
 from device.display import screen_available
 from device.errors import StoreError
 from device.microphone import list_microphones
+from device.voice import speech_out_report
 from models.sessions import available_providers
 from models.store import ModelStore
 
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     cameras, camera_note = list_cameras()
     mics, mic_note = list_microphones()
     screen, screen_note = screen_available()
+    voice, voice_note = speech_out_report()
     store = _store_report(ModelStore())
     report = {
         "machine": {
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         "cameras": {"found": cameras, "note": camera_note},
         "microphones": {"found": mics, "note": mic_note},
         "screen": {"available": screen, "note": screen_note},
+        "speech_out": {"available": voice, "note": voice_note},
         "onnxruntime": {
             "version": ort.__version__,
             "providers": ort.get_available_providers(),
@@ -80,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         f"cameras      {len(cameras)}: {', '.join(cameras) or camera_note}",
         f"microphones  {len(mics)}: {', '.join(mics) or mic_note}",
         f"screen       {'yes' if screen else 'no'}: {screen_note}",
+        f"speech out   {'yes' if voice else 'no'}: {voice_note}",
         f"onnxruntime  {ort.__version__}; providers {', '.join(ort.get_available_providers())};"
         f" board {board.name} uses {', '.join(available_providers(board))}",
         f"model store  {store['home']}: {store['note']}",

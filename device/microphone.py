@@ -32,7 +32,7 @@ class AudioBlock:
 
 
 @contextmanager
-def _quiet_stderr():
+def quiet_stderr():
     """Send file descriptor 2 to /dev/null for the block (PortAudio/ALSA chatter there)."""
     try:
         sys.stderr.flush()
@@ -127,7 +127,7 @@ class Microphone:
         except ImportError:
             raise DeviceFailure(f"no microphone: {NO_PYAUDIO}") from None
         try:
-            with _quiet_stderr():
+            with quiet_stderr():
                 self._pa = pyaudio.PyAudio()
         except Exception as exc:
             reason = _one_line(exc)
@@ -156,7 +156,7 @@ class Microphone:
         error = "no format to try"
         for channels, pa_fmt, dtype in attempts:
             try:
-                with _quiet_stderr():
+                with quiet_stderr():
                     self._stream = self._pa.open(
                         rate=rate, channels=channels, format=pa_fmt, input=True,
                         input_device_index=index, frames_per_buffer=self._frames)
@@ -278,7 +278,7 @@ def list_microphones() -> tuple[list[str], str]:
         return [], f"pyaudio does not load ({_one_line(exc)})"
     pa = None
     try:
-        with _quiet_stderr():
+        with quiet_stderr():
             pa = pyaudio.PyAudio()
         names = []
         for i in range(pa.get_device_count()):

@@ -8,6 +8,7 @@ import numpy as np
 
 from device.audio import SAMPLE_RATE, resample
 from device.errors import DeviceFailure
+from device.microphone import quiet_stderr
 
 VOICE_RATE = 24000  # Hz, what the voice produces
 NO_VOICE = "speech out needs hibari-tts (pip install '.[voice]')"
@@ -42,11 +43,13 @@ class Speaker:
             import pyaudio
         except ImportError as e:
             raise DeviceFailure("pyaudio not installed (pip install '.[mic]')") from e
-        self._pa: Any = pyaudio.PyAudio()
+        with quiet_stderr():  # PortAudio/ALSA chatter
+            self._pa: Any = pyaudio.PyAudio()
         try:
             self._pa.get_default_output_device_info()
-            self._stream = self._pa.open(format=pyaudio.paFloat32, channels=1, rate=SAMPLE_RATE,
-                                         output=True)
+            with quiet_stderr():
+                self._stream = self._pa.open(format=pyaudio.paFloat32, channels=1,
+                                             rate=SAMPLE_RATE, output=True)
         except OSError as e:
             self._pa.terminate()
             raise DeviceFailure(f"no speaker: {e}") from e
@@ -58,3 +61,19 @@ class Speaker:
     def close(self) -> None:
         self._stream.close()
         self._pa.terminate()
+
+
+def speech_out_report() -> tuple[bool, str]:
+    """Whether answers can be spoken here, and a one-line note. Never raises."""
+    import importlib.util
+
+    if importlib.util.find_spec("hibari") is None:
+        return False, NO_VOICE
+    try:
+        Speaker().close()
+        where = "to the default speaker"
+    except DeviceFailure as e:
+        where = f"into recordings only ({e})"
+    except Exception as e:  # a sound library failing in its own way
+        where = f"into recordings only (no speaker: {type(e).__name__})"
+    return True, f"the bundled voice (hibari-tts) speaks {where}"

@@ -112,8 +112,8 @@ class Facts:
         words: set[str] = set()
         for label in self.labels or ():
             if label.confidence >= answers.MAYBE:
-                words |= set(answers.noun(label.name).lower().split()[1:])
-                words.add(answers.noun(label.name).lower().split(" ", 1)[1])
+                name = answers.noun(label.name).lower().split(" ", 1)[1]  # no article
+                words |= {name, *name.split()}
                 if kind := answers.kind_of(label.index):
                     words.add(kind)
                     words |= {"pet"} if kind in ("cat", "dog") else set()
