@@ -34,8 +34,8 @@ KINDS = (
 ANIMALS = (0, 398)  # ImageNet-1k classes [start, end) that are animals
 
 CANT_TELL = "I can't tell what this is."
-NO_TEXT = "I can't see any text."
-BLANK = "I can't see anything: the view is blank."
+NO_TEXT = "I can't tell: there is no text in view."
+BLANK = "I can't tell: the view is blank."
 NO_COLOUR = "I can't tell the colour: the picture is black and white."
 
 

@@ -21,7 +21,7 @@ from pipelines.frame_choice import frame_for
 from pipelines.frames import AnswerToken, Transcript, Utterance, VideoFrame
 from pipelines.stage import Stage
 
-NO_VIEW = "I can't see anything: the camera is off."
+NO_VIEW = "I can't tell: the camera is off."
 PENDING = 8  # frames chosen for questions not yet answered, kept at most
 
 
