@@ -14,7 +14,9 @@ from models.vision import Label
 CARD_WORDS = 12  # a card on the display holds at most this many words
 READ_WORDS = 48  # text read aloud is cut here: four cards
 
-SURE = 0.5  # a label (or a kind) at least this likely is named plainly
+SURE = 0.5  # a label (or a kind) at least this likely is named plainly, with a gloss
+GLOSS_WORDS = 7  # a gloss (what the thing is, from its description) is cut to this
+PREPOSITIONS = {"in", "into", "on", "of", "at", "to", "for", "from", "by", "over", "under"}
 MAYBE = 0.2  # below this the top label is not worth saying: "I can't tell"
 
 # ImageNet-1k class index ranges [start, end) that share a plain word. A kind is named when
@@ -51,6 +53,24 @@ def is_animal(index: int) -> bool:
     return ANIMALS[0] <= index < ANIMALS[1]
 
 
+def gloss(description: str, limit: int = GLOSS_WORDS) -> str:
+    """What a label is, in a few plain words, from its description: "A small serving of
+    concentrated coffee, usually very dark..." -> "a small serving of concentrated coffee"."""
+    text = re.sub(r"^(a|an|the) [^,]{1,40}? (is|are) ", "", description.strip(),
+                  flags=re.IGNORECASE)
+    text = re.split(r" with | that | which | used | typically |[:;.(]", text, maxsplit=1)[0]
+    words = text.split()
+    comma = next((i for i, w in enumerate(words) if w.endswith(",") and i >= 3), None)
+    words = words[: comma + 1 if comma is not None else len(words)]
+    if len(words) > limit:  # cut before the last preposition that fits
+        words = words[:limit]
+        cut = max((i for i, w in enumerate(words) if w in PREPOSITIONS and i >= 3), default=0)
+        words = words[:cut] if cut else words
+    phrase = " ".join(words).rstrip(",")
+    phrase = phrase[:1].lower() + phrase[1:]
+    return phrase if re.match(r"(a|an) \S", phrase) else ""
+
+
 def noun(name: str) -> str:
     """A label as a noun phrase: "a moped", "an espresso"; parentheses dropped."""
     name = re.sub(r"\s*\(.*?\)", "", name).strip()
@@ -78,7 +98,8 @@ def identify(labels: Sequence[Label], probs_by_kind: dict[str, float]) -> str:
         return f"It looks like a {kind}, maybe {name}."
     if top.confidence >= SURE:
         tail = f", a {kind}" if kind and kind not in top.name.lower() else ""
-        return f"It looks like {name}{tail}."
+        what = gloss(top.description)
+        return f"It looks like {name}{tail}" + (f": {what}." if what else ".")
     if top.confidence >= MAYBE and len(labels) > 1:
         return f"Maybe {name} or {noun(labels[1].name)}."
     if top.confidence >= MAYBE:

@@ -12,6 +12,9 @@ import pytest
 from device.audio import SAMPLE_RATE, load_audio, write_wav
 from models.store import ModelStore
 
+# what the assistant says about scikit-image's coffee photo (the demo's first view)
+ESPRESSO = "It looks like an espresso: a small serving of concentrated coffee."
+
 
 @pytest.fixture(scope="session")
 def store() -> ModelStore:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import write_video
+from conftest import ESPRESSO, write_video
 from device.audio import SAMPLE_RATE, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,17 +116,22 @@ def test_simulate_demo_headless_prints_what_it_did(store):
     summary = json.loads(result.stdout)
     assert len(summary["utterances"]) == 2  # the demo asks two questions
     answers = [u["answer"] for u in summary["utterances"]]
-    assert answers == ["It looks like an espresso.", 'It says "EXIT".']  # about their frames
+    assert answers == [ESPRESSO, 'It says "EXIT".']  # about their frames
     assert summary["stages"]["vad"]["count"] > 0 and summary["errors"] == []
 
 
-def test_ctrl_c_ends_a_realtime_session_within_one_second(bad, store):
+def test_ctrl_c_ends_a_realtime_session_within_one_second(bad, store, tmp_path):
+    events = tmp_path / "events.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "simulate", "--headless", "--model", "tiny.en",
-         "--view", str(bad / "short.mp4")],
+         "--view", str(bad / "short.mp4"), "--events", str(events)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(6.0)  # models loaded, streaming (the demo WAV lasts 10 s)
+    deadline = time.monotonic() + 60
+    while not (events.exists() and "session_start" in events.read_text()):
+        assert time.monotonic() < deadline and proc.poll() is None, "never started streaming"
+        time.sleep(0.1)
+    time.sleep(1.0)  # streaming (the demo WAV lasts 10 s)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=5)

@@ -33,14 +33,20 @@ def test_subject_of_a_colour_question(question, thing):
 
 
 def labels(*pairs: tuple[str, float, int]) -> list[Label]:
-    return [Label(name, "", p, index) for name, p, index in pairs]
+    return [Label(name, DESCRIPTIONS.get(name, ""), p, index) for name, p, index in pairs]
+
+
+DESCRIPTIONS = {"espresso": "A small serving of concentrated coffee, usually very dark.",
+                "Egyptian Mau": "A small domestic feline with a compact, flexible body."}
 
 
 def test_identify_is_as_sure_as_the_classifier():
     kinds = {"cat": 0.99}
-    assert answers.identify(labels(("espresso", 0.9, 967)), {}) == "It looks like an espresso."
+    assert answers.identify(labels(("espresso", 0.9, 967)), {}) == (
+        "It looks like an espresso: a small serving of concentrated coffee.")
     assert answers.identify(labels(("Egyptian Mau", 0.71, 285)), kinds) == (
-        "It looks like an Egyptian Mau, a cat.")
+        "It looks like an Egyptian Mau, a cat: a small domestic feline.")
+    assert answers.identify(labels(("moped", 0.8, 665)), {}) == "It looks like a moped."
     assert answers.identify(labels(("Great Dane", 0.3, 246), ("Saluki", 0.2, 176)),
                             {"dog": 0.8}) == "It looks like a dog, maybe a Great Dane."
     assert answers.identify(labels(("pole", 0.25, 733), ("obelisk", 0.2, 682)), {}) == (
@@ -48,6 +54,19 @@ def test_identify_is_as_sure_as_the_classifier():
     assert answers.identify(labels(("bobsleigh", 0.16, 450), ("T-shirt", 0.1, 610)), {}) == (
         answers.CANT_TELL)
     assert answers.identify([], {}) == answers.CANT_TELL
+
+
+@pytest.mark.parametrize("description, said", [
+    ("A mug is a sturdy drinking vessel with a wide body.", "a sturdy drinking vessel"),
+    ("A posted sign used on or beside a street.", "a posted sign"),
+    ("A small, lightweight two-wheeled motorized cycle with a step-through frame.",
+     "a small, lightweight two-wheeled motorized cycle"),
+    ("A large industrial structure standing in open water on tall legs, columns.",
+     "a large industrial structure standing"),
+    ("Also called slot, one-armed bandit.", ""), ("", ""),
+])
+def test_a_gloss_says_what_a_thing_is_in_a_few_words(description, said):
+    assert answers.gloss(description) == said
 
 
 def test_kinds_sum_their_classes():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from test_cli import ROOT, assert_one_line_error, glasses
 
+from conftest import ESPRESSO
 from device.audio import SAMPLE_RATE, write_wav
 from export.look_set import make_set
 from export.vision_build import SKIMAGE_PHOTOS, read_photo
@@ -29,7 +30,7 @@ def ask(store, *args: str):
 def test_ask_about_a_still_prints_the_answer_as_it_comes(store, coffee_path):
     out = ask(store, "--image", str(coffee_path), "--question", "What am I looking at?")
     assert out.returncode == 0, out.stderr
-    assert out.stdout == "It looks like an espresso.\n"
+    assert out.stdout == ESPRESSO + "\n"
     assert "identify; first words in" in out.stderr
 
 

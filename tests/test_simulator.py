@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from test_cli import ROOT, glasses
 
+from conftest import ESPRESSO
 from device.audio import SAMPLE_RATE, load_audio, write_wav
 from device.boards import BoardProfile
 from export.vision_build import SKIMAGE_PHOTOS, read_photo
@@ -98,7 +99,7 @@ def test_a_camera_that_fails_mid_run_is_reported_and_the_session_goes_on(
     (failure,) = data["device_errors"]
     assert failure["device"] == "camera" and "3.png" in failure["message"]
     answers = [u["answer"] for u in data["utterances"]]
-    assert answers == ["It looks like an espresso.", NO_VIEW]
+    assert answers == [ESPRESSO, NO_VIEW]
     assert "3.png" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -183,7 +184,7 @@ def test_the_window_shows_the_answer_card_and_obeys_its_keys(
                         board.display, board.camera_size)
         hud = expected[130:300, 200:440]  # the display's region, answer card included
         score = cv2.matchTemplate(shot, hud, cv2.TM_CCOEFF_NORMED).max()
-        assert answer["text"] == "It looks like an espresso."
+        assert answer["text"] == ESPRESSO
         assert score > 0.9, f"the window does not show the answer card (match {score:.2f})"
 
         x.screen().root.warp_pointer(100, 100)  # the window has the keyboard under the pointer

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from conftest import ESPRESSO
 from device.boards import BoardProfile
 from device.errors import BadInput
 from export.look_set import colour_view, sign_view
@@ -32,7 +33,7 @@ def ask(vlm: Teacher, image: np.ndarray, question: str) -> str:
 
 
 def test_identify_runs_only_the_classifier(teacher, coffee):
-    assert ask(teacher, coffee, "What am I looking at?") == "It looks like an espresso."
+    assert ask(teacher, coffee, "What am I looking at?") == ESPRESSO
     assert teacher.last_intent is Intent.IDENTIFY
     assert set(teacher.last_stages_ms) == {"intent", "vision"}
 
@@ -60,7 +61,7 @@ def test_general_questions_go_to_the_language_model_with_the_facts(teacher, coff
 
 
 def test_yes_no_questions_are_checked_against_the_facts(teacher, coffee):
-    seen = "It looks like an espresso."
+    seen = ESPRESSO
     assert ask(teacher, coffee, "Is this an espresso?") == f"Yes. {seen}"
     assert ask(teacher, coffee, "Is there a cat here?") == f"I don't think so. {seen}"
     assert "lm" not in teacher.last_stages_ms
@@ -113,7 +114,7 @@ def test_look_stage_answers_about_the_frame_chosen_when_speech_ended(store, coff
     for i in range(4, 8):  # the camera runs on: the question's frames leave the buffer
         frames.process(VideoFrame(i * 100 * ms, sign, i))
     tokens = list(stage.process(Transcript(400 * ms, "What is this?", True, 100 * ms)))
-    assert "".join(t.text for t in tokens) == "It looks like an espresso."
+    assert "".join(t.text for t in tokens) == ESPRESSO
     assert [t.last for t in tokens][-1] and not any(t.last for t in tokens[:-1])
     assert all(t.t_ns == 400 * ms for t in tokens), "answers keep the end of speech"
     later = list(stage.process(Transcript(750 * ms, "Read it.", True, 600 * ms)))
