@@ -1,8 +1,8 @@
 """`glasses deploy`: a self-contained bundle for one board (layout in `models/bundle.py`).
 
 The model files come from the prepared store, each verified against the store's sha256
-before it is copied (not hard-linked: editing a bundle must never touch the store). A
-.tar.gz is written to a temporary name and renamed into place, so a bundle is either
+before it is copied (not hard-linked: editing a bundle must never touch the store). The
+bundle is made under a temporary name beside PATH and renamed into place, so it is either
 whole or absent.
 """
 
@@ -42,8 +42,8 @@ def build_bundle(store: ModelStore, board: BoardProfile, out: Path, progress: Pr
     if not out.parent.is_dir():
         raise BadInput(f"{out.parent}: no such folder")
     with tempfile.TemporaryDirectory(prefix=".bundle-", dir=out.parent) as tmp:
-        folder = Path(tmp) / "bundle" if archive else out
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = Path(tmp) / "bundle"
+        folder.mkdir()
         summary = _fill(store, board, folder, progress)
         if archive:
             progress(f"  packing {out.name}")
@@ -52,6 +52,10 @@ def build_bundle(store: ModelStore, board: BoardProfile, out: Path, progress: Pr
                 for path in sorted(folder.rglob("*")):
                     tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
             os.replace(partial, out)
+        else:
+            if out.exists():
+                out.rmdir()  # empty, checked above
+            os.replace(folder, out)
     summary["path"] = str(out)
     return summary
 
