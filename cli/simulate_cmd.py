@@ -13,7 +13,7 @@ from device.errors import BadInput
 from models.asr import DEFAULT_MODEL, MODELS
 from models.deployment import assistant_options
 from models.store import ModelStore
-from pipelines.profiler import stage_stats
+from pipelines.profiler import stage_stats, turns_of
 from pipelines.sources import Mode
 from simulator.present import KEYS
 from simulator.scenario import check, load_scenario, prepare
@@ -139,26 +139,17 @@ def voice_for(scenario):
 def _summary(summary: SessionSummary, options: SessionOptions, scenario) -> dict:
     events, report = summary.events, summary.report
 
-    def by_end(kind: str) -> dict:
-        return {e["speech_end"]: e for e in events if e["type"] == kind}
-
-    finals, shown, answers = by_end("final_transcript"), by_end("answer_shown"), by_end("answer")
-    spoken = by_end("spoken")
-    realtime = options.mode is Mode.REALTIME
-
-    def ms(event: dict | None) -> float | None:
-        """How long after the end of speech `event` happened; None outside real time."""
-        if event is None or not realtime:
-            return None
-        return event.get("since_speech_end_ms", round((event["t"] - event["speech_end"]) * 1e3))
-
+    finals = {e["speech_end"]: e for e in events if e["type"] == "final_transcript"}
+    answers = {e["speech_end"]: e for e in events if e["type"] == "answer"}
+    realtime = options.mode is Mode.REALTIME  # elsewhere delays are not the wearer's wait
+    utterances = [e for e in events if e["type"] == "utterance"]
     turns = []
-    for u in (e for e in events if e["type"] == "utterance"):
+    for u, delays in zip(utterances, turns_of(events), strict=True):
         final, answer = finals.get(u["end"]), answers.get(u["end"])
         turns.append({**u, "text": final["text"] if final else None,
                       "answer": answer["text"] if answer else None,
-                      "final_text_ms": ms(final), "answer_shown_ms": ms(shown.get(u["end"])),
-                      "answer_done_ms": ms(answer), "spoken_ms": ms(spoken.get(u["end"]))})
+                      **{k: v if realtime else None for k, v in delays.items()
+                         if k.endswith("_ms")}})
     camera = next((c for c in report.chains if c.source.startswith("camera")), None)
     data = {
         "wall_s": round(report.wall_s, 3),
