@@ -54,9 +54,10 @@ class AnswerModel:
                        examples: Sequence[tuple[str, str]] = ()) -> tuple[list[int], int]:
         """ChatML ids and the length of their fixed prefix.
 
-        <|im_start|>system\n...<|im_end|>\n, then each example as a user and an assistant
-        turn (the prefix: the same for every question), then <|im_start|>user\n...<|im_end|>
-        \n<|im_start|>assistant\n. The system and user texts are cut to their budgets."""
+        <|im_start|>system\\n...<|im_end|>\\n, then each example as a user and an
+        assistant turn (the prefix: the same for every question), then
+        <|im_start|>user\\n...<|im_end|>\\n<|im_start|>assistant\\n. The system and user
+        texts are cut to their budgets."""
         chat = config["chat"]
         start, end, newline = chat["im_start_id"], chat["im_end_id"], bpe.encode("\n")
 
