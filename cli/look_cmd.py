@@ -12,9 +12,10 @@ from device.boards import BoardProfile
 from device.camera import Camera, read_image
 from device.errors import BadInput
 from models.asr import DEFAULT_MODEL, MODELS, AsrOptions, WhisperOnnx
+from models.deployment import assistant_options
 from models.store import ModelStore
 from models.vad import SileroVad, speech_spans
-from models.vlm import Teacher, VlmOptions
+from models.vlm import Teacher
 from pipelines.frame_buffer import FrameBuffer
 from pipelines.frame_choice import frame_for, sharpness
 from pipelines.frames import VideoFrame
@@ -65,29 +66,30 @@ def register(commands) -> None:
 
 
 def _options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
-                   help="the classifier's and the language model's weights (default fp32)")
+    p.add_argument("--precision", choices=("fp32", "int8"),
+                   help="the models' weights (default: the board's precision)")
     p.add_argument("--board", choices=BoardProfile.names(), default="laptop",
                    help="board profile: threads and providers (default laptop)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
-def _teacher(args, store: ModelStore, board: BoardProfile) -> Teacher:
-    return Teacher(store, board, VlmOptions(vision_precision=args.precision,
-                                            lm_precision=args.precision))
+def _board(args) -> BoardProfile:
+    board = BoardProfile.by_name(args.board)
+    return replace(board, precision=args.precision) if args.precision else board
 
 
 def _ask(args) -> int:
-    store, board = ModelStore(), BoardProfile.by_name(args.board)
+    store, board = ModelStore(), _board(args)
+    asr_options, vlm_options = assistant_options(board, args.asr_model)
     heard, asr_ms, span = None, 0.0, None
     if args.audio is not None:
-        heard, asr_ms, span = _listen(args, store, board)
+        heard, asr_ms, span = _listen(args, store, board, asr_options)
         question = heard
     else:
         question = args.question
     frame = _frame(args, span)
     progress("glasses: loading the look-and-tell models")
-    vlm = _teacher(args, store, board)
+    vlm = Teacher(store, board, vlm_options)
     stream = None if args.json else (lambda piece: print(piece, end="", flush=True))
     turn = answer_turn(vlm, frame.image, question, stream)
     if stream:
@@ -115,7 +117,8 @@ def _turn_json(turn: Turn, heard: str | None, frame: VideoFrame) -> dict:
     return data
 
 
-def _listen(args, store: ModelStore, board: BoardProfile) -> tuple[str, float, tuple]:
+def _listen(args, store: ModelStore, board: BoardProfile, options: AsrOptions
+            ) -> tuple[str, float, tuple]:
     """The question in `args.audio`: (text, recognition ms, (start, end) seconds)."""
     audio = load_audio(args.audio)
     spans = speech_spans(SileroVad(store, board), audio)
@@ -123,7 +126,7 @@ def _listen(args, store: ModelStore, board: BoardProfile) -> tuple[str, float, t
         raise BadInput(f"{args.audio}: no speech found (nothing to answer)")
     start, end = spans[0]
     pad = int(ASR_PAD_S * SAMPLE_RATE)
-    asr = WhisperOnnx(store, board, AsrOptions(model=args.asr_model))
+    asr = WhisperOnnx(store, board, options)
     t0 = time.perf_counter()
     text = asr.transcribe(audio[max(0, start - pad) : end + pad]).text
     asr_ms = round((time.perf_counter() - t0) * 1e3, 1)
@@ -163,12 +166,12 @@ def _watch(camera: Camera, span: tuple[float, float] | None) -> VideoFrame:
 
 def _eval_look(args) -> int:
     cases = read_look_set(args.folder)
-    store, board = ModelStore(), BoardProfile.by_name(args.board)
+    store, board = ModelStore(), _board(args)
     progress(f"glasses: {len(cases)} cases; loading and warming up the models")
-    vlm = _teacher(args, store, board)
+    vlm = Teacher(store, board, assistant_options(board)[1])
     vlm.warm_up()
     summary = evaluate_look(vlm, cases, args.folder, progress)
-    summary = {**summary, "model": vlm.name, "precision": args.precision, "board": args.board}
+    summary = {**summary, "model": vlm.name, "precision": board.precision, "board": board.name}
     result(summary, args.json, _eval_text(summary))
     return 0
 
