@@ -18,7 +18,7 @@ media `glasses simulate` plays; `check` compares the answers with `expect`.
 """
 
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,9 +163,7 @@ def prepare(scenario: Scenario, folder: Path, size: tuple[int, int],
 def _render_views(scenario: Scenario, out: Path, size: tuple[int, int]) -> Path:
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), FPS, size)
     stills = {v.image: cv2.resize(read_image(v.image), size) for v in scenario.views if v.image}
-    cameras: dict[Path, Camera] = {}
-    streams: dict[Path, Iterator] = {}
-    black = np.zeros((size[1], size[0], 3), np.uint8)
+    videos: dict[Path, _Playback] = {}
     try:
         for i in range(int(scenario.length_s * FPS)):
             t = i / FPS
@@ -173,18 +171,30 @@ def _render_views(scenario: Scenario, out: Path, size: tuple[int, int]) -> Path:
             view = view[-1] if view else scenario.views[0]
             if view.image is not None:
                 frame = stills[view.image]
-            else:  # a video plays from its view's start; its last frame is black
-                if view.video not in streams:
-                    cameras[view.video] = Camera.open(view.video, fps=FPS, size=size)
-                    streams[view.video] = cameras[view.video].frames()
-                got = next(streams[view.video], None)
-                frame = got.image if got is not None else black
+            else:
+                if view.video not in videos:
+                    videos[view.video] = _Playback(Camera.open(view.video, size=size), size)
+                frame = videos[view.video].at(t - view.at)
             writer.write(frame)
     finally:
         writer.release()
-        for camera in cameras.values():
-            camera.close()
+        for video in videos.values():
+            video.camera.close()
     return out
+
+
+class _Playback:
+    """A video played at its own pace from its view's start; its last frame stays."""
+
+    def __init__(self, camera: Camera, size: tuple[int, int]):
+        self.camera, self._frames = camera, camera.frames()
+        self._shown = np.zeros((size[1], size[0], 3), np.uint8)
+        self._next = next(self._frames, None)
+
+    def at(self, seconds: float) -> np.ndarray:
+        while self._next is not None and self._next.media_ns <= seconds * 1e9:
+            self._shown, self._next = self._next.image, next(self._frames, None)
+        return self._shown
 
 
 def check(scenario: Scenario, turns: list[dict]) -> list[dict]:
