@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import write_video
 from device.audio import SAMPLE_RATE, load_audio
 from device.errors import BadInput
 from simulator.scenario import FPS, check, load_scenario, prepare
@@ -97,3 +98,18 @@ def test_text_without_a_voice_is_a_clear_error(media):
                                           '[[say]]\nat = 1\ntext = "Hello"'))
     with pytest.raises(BadInput, match="no `wav` and no voice"):
         prepare(scenario, media, (160, 120))
+
+
+def test_a_video_view_plays_at_its_own_pace(media):
+    write_video(media / "clip.mp4", seconds=3.0, fps=30.0, size=(160, 120))  # frame i: blue 7i
+    scenario = load_scenario(write(media, 'duration_s = 5\n[[view]]\nat = 0\nimage = "red.png"\n'
+                                          '[[view]]\nat = 1.0\nvideo = "clip.mp4"'))
+    out = media / "out"
+    out.mkdir()
+    view, _ = prepare(scenario, out, (160, 120), lambda text: np.zeros(0, np.float32))
+    cap = cv2.VideoCapture(view)
+    frames = [cap.read()[1] for _ in range(int(5 * FPS))]
+    blue = lambda t: int(frames[int(t * FPS)][100, 150, 0])  # noqa: E731 (below the number)
+    assert abs(blue(2.0) - 30 * 7 % 255) < 20, "1 s into a 30 fps clip: its frame 30"
+    assert abs(blue(4.5) - 89 * 7 % 255) < 20, "after its end, its last frame stays"
+    assert blue(4.5) == blue(4.9)
