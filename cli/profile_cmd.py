@@ -201,7 +201,8 @@ def _compare(a_path: Path, b_path: Path, as_json: bool) -> int:
 def _load(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
-        data["stages"], data["turns"], data["peak_rss_mb"]  # noqa: B018
+        if missing := [k for k in ("stages", "turns", "peak_rss_mb") if k not in data]:
+            raise ValueError(f"no {', '.join(missing)}")
         return data
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
