@@ -16,11 +16,19 @@ from test_cli import ROOT, glasses
 from conftest import ESPRESSO
 from device.audio import SAMPLE_RATE, load_audio, write_wav
 from device.boards import BoardProfile
+from device.camera import Camera
+from device.errors import DeviceFailure
 from export.vision_build import SKIMAGE_PHOTOS, read_photo
+from pipelines.frame_buffer import FrameBuffer
 from pipelines.frames import AudioChunk, VideoFrame
 from pipelines.gate import Gate
 from pipelines.look_stage import NO_VIEW
-from simulator.hud import HudView, draw
+from pipelines.queues import Policy
+from pipelines.runner import Runner, RunnerOptions
+from pipelines.sources import CameraSource, Mode, Source
+from simulator.events import EventLog
+from simulator.hud import HudState, HudView, draw
+from simulator.present import Controls, Presenter
 from simulator.session import DEMO_AUDIO
 
 FIRST_QUESTION_S = 4.0  # the demo's first question ends before this
@@ -202,3 +210,39 @@ def test_the_window_shows_the_answer_card_and_obeys_its_keys(
             proc.wait()
     assert proc.returncode == 0, err
     assert "turn 1: heard" in out
+
+
+class UnpluggedMicrophone(Source):
+    """Stands in for a USB microphone pulled out after about a second of silence."""
+
+    name, policy, live = "microphone usb", Policy.KEEP_ALL, False
+    chunk_ns = 32_000_000
+
+    def items(self, timeline, sid):
+        for i in range(31):
+            t = timeline.due(sid, (i + 1) * self.chunk_ns)
+            if t is None:
+                return
+            yield AudioChunk(t - self.chunk_ns, np.zeros(512, np.float32), i * 512)
+        raise DeviceFailure("microphone usb: the device was unplugged")
+
+
+def test_a_microphone_that_fails_mid_run_is_reported_and_the_view_goes_on(video):
+    camera = Camera.open(video)  # 8 s at 15 fps
+    frames, mic_gate, camera_gate = FrameBuffer(), Gate("mic-gate"), Gate("camera-gate")
+    runner = Runner(RunnerOptions(mode=Mode.REALTIME))
+    camera_chain = runner.add_chain(CameraSource(camera), [camera_gate, frames])
+    mic_chain = runner.add_chain(UnpluggedMicrophone(), [mic_gate])
+    log, hud, board = EventLog(), HudState(), BoardProfile.laptop()
+    runner.start()
+    log.start_ns = runner.start_ns
+    presenter = Presenter(runner, frames, hud, log, board.display, (160, 120), 15.0,
+                          Controls(mic_gate, camera_gate, False), [camera_chain, mic_chain],
+                          window=False, recorder=None)
+    stats = presenter.run(duration_s=3.0)
+    runner.finish(0)
+    (failure,) = [e for e in log.events if e["type"] == "device_error"]
+    assert failure["device"] == "microphone" and "unplugged" in failure["message"]
+    assert hud.get().message == "microphone lost" and hud.get().camera_on
+    assert stats.wall_s > failure["t"] and camera_chain.error is None
+    assert camera_chain.produced > 15 * failure["t"], "the camera went on after the mic died"
