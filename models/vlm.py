@@ -251,7 +251,8 @@ class Teacher:
             yield piece
         self.last_stages_ms["lm"] = self.lm.last_timings_ms["total_ms"]
         if CANT_TELL.match("".join(said)):
-            known = [facts.seen()] if facts.seen() != answers.CANT_TELL else []
+            seen = facts.seen()
+            known = [seen] if seen != answers.CANT_TELL else []
             if facts.text:
                 known.append(answers.read(facts.text))
             for sentence in known:

@@ -30,7 +30,6 @@ class PresentStats:
     frames: int = 0
     late: int = 0  # frames drawn after their slot had passed
     wall_s: float = 0.0
-    quit: bool = False
 
     @property
     def fps(self) -> float:
@@ -76,7 +75,6 @@ class Presenter:
                 if self.window:
                     cv2.imshow(WINDOW, frame)
                     if self._key(cv2.waitKey(1) & 0xFF):
-                        self.stats.quit = True
                         break
                 next_at += self.period_s
                 delay = next_at - time.monotonic()
