@@ -99,10 +99,17 @@ class Llama(nn.Module):
 
     def forward(self, tokens: Tensor, past_k: Tensor, past_v: Tensor):
         """tokens (1, n); past_k/v (n_layer, n_kv, P, hd) -> logits (1, vocab), new_k/v."""
+        return self.forward_embeds(self.embed(tokens[0]), past_k, past_v)
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        """tokens (n,) -> their embeddings (n, d_model)."""
+        return self.embed_t.index_select(1, tokens).t()
+
+    def forward_embeds(self, x: Tensor, past_k: Tensor, past_v: Tensor):
+        """x (n, d_model): input embeddings (tokens' or others', e.g. visual tokens)."""
         d = self.dims
         hd, group = d.head_dim, d.n_head // d.n_kv_head
-        past, n = past_k.shape[2], tokens.shape[1]
-        x = self.embed_t.index_select(1, tokens[0]).t()  # (n, d_model)
+        past, n = past_k.shape[2], x.shape[0]
         pos = torch.arange(n, dtype=torch.float32) + past
         freqs = pos[:, None] * self.inv_freq[None, :]
         emb = torch.cat([freqs, freqs], dim=-1)  # (n, hd)

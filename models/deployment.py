@@ -5,9 +5,10 @@ deploy bundle agree. No fp16 variants are built: an fp16 board carries fp32.
 """
 
 from device.boards import BoardProfile
-from models import asr, lm, ocr, vad, vision
+from models import asr, lm, ocr, student, vad, vision
 from models.asr import AsrOptions
-from models.vlm import VlmOptions
+from models.store import ModelStore
+from models.vlm import Teacher, Vlm, VlmOptions
 
 ASR_MODEL = asr.DEFAULT_MODEL
 
@@ -18,23 +19,36 @@ def precisions(board: BoardProfile) -> dict[str, str]:
     return {"asr": p, "vision": p, "lm": p}
 
 
-def runtime_files(board: BoardProfile, asr_model: str = ASR_MODEL) -> dict[str, list[str]]:
+def runtime_files(board: BoardProfile, asr_model: str = ASR_MODEL,
+                  vlm_model: str = "teacher") -> dict[str, list[str]]:
     """Store entry -> the files of it the assistant loads on `board`."""
     p = precisions(board)
     enc, dec = asr.PRECISIONS[p["asr"]]
-    return {
+    files = {
         vad.MODEL: [vad.MODEL_FILE],
         asr.store_name(asr_model): [f"encoder{enc}.onnx", f"decoder{dec}.onnx",
                                     *asr.SUPPORT_FILES],
-        vision.MODEL: [vision.FILES[p["vision"]], vision.LABELS_FILE],
         ocr.MODEL: [ocr.DET_FILE, ocr.REC_FILE, ocr.CLS_FILE],
-        lm.STORE_NAME: [lm.PRECISIONS[p["lm"]], lm.CONFIG_FILE],
     }
+    if vlm_model == "student":
+        files[student.STORE_NAME] = [student.ENCODER_FILE, student.LM_FILES[p["lm"]],
+                                     student.CONFIG_FILE]
+    else:
+        files[vision.MODEL] = [vision.FILES[p["vision"]], vision.LABELS_FILE]
+        files[lm.STORE_NAME] = [lm.PRECISIONS[p["lm"]], lm.CONFIG_FILE]
+    return files
 
 
-def assistant_options(board: BoardProfile, asr_model: str = ASR_MODEL
-                      ) -> tuple[AsrOptions, VlmOptions]:
+def assistant_options(board: BoardProfile, asr_model: str = ASR_MODEL,
+                      vlm_model: str = "teacher") -> tuple[AsrOptions, VlmOptions]:
     """The speech and look-and-tell options for `board`'s precisions."""
     p = precisions(board)
     return (AsrOptions(model=asr_model, precision=p["asr"]),
-            VlmOptions(vision_precision=p["vision"], lm_precision=p["lm"]))
+            VlmOptions(model=vlm_model, vision_precision=p["vision"], lm_precision=p["lm"]))
+
+
+def open_vlm(store: ModelStore, board: BoardProfile, options: VlmOptions) -> Vlm:
+    """The answerer `options.model` names: the teacher (the default) or the student."""
+    if options.model == "student":
+        return student.Student(store, board, options)
+    return Teacher(store, board, options)

@@ -80,6 +80,10 @@ class VlmOptions:
     vision_precision: str = "fp32"
     lm_precision: str = "fp32"
 
+    # which answerer: "teacher" (the models that find facts, and SmolLM2) or "student"
+    # (the distilled image + text model, `models/student.py`)
+    model: str = "teacher"
+
     # answers
     top_k: int = 5  # classifier labels kept as facts
     max_tokens: int = 24  # language-model tokens for a general answer
@@ -164,6 +168,17 @@ def view_checks(image: np.ndarray) -> tuple[bool, bool]:
     return blank, grey
 
 
+def guarded(image: np.ndarray, intent: Intent) -> str | None:
+    """The answer the pixels alone decide, for any answerer: a blank view, or a colour
+    asked of a black-and-white picture; None when a model must look."""
+    blank, grey = view_checks(image)
+    if blank:
+        return answers.NO_TEXT if intent is Intent.READ else answers.BLANK
+    if grey and intent is Intent.COLOUR:
+        return answers.NO_COLOUR
+    return None
+
+
 class Teacher:
     """Facts from the vision models, answers worded from them or by the language model."""
 
@@ -225,13 +240,13 @@ class Teacher:
             intent = self.last_intent = intent_of(question)
         facts = self.last_facts = self.look(image, intent)
         if facts.blank:
-            yield from _words(answers.NO_TEXT if intent is Intent.READ else answers.BLANK)
+            yield from words(answers.NO_TEXT if intent is Intent.READ else answers.BLANK)
         elif intent is Intent.IDENTIFY:
-            yield from _words(facts.seen())
+            yield from words(facts.seen())
         elif intent is Intent.READ:
-            yield from _words(answers.read(facts.text or ()))
+            yield from words(answers.read(facts.text or ()))
         elif intent is Intent.COLOUR:
-            yield from _words(answers.colour(facts.colour, subject(question)))
+            yield from words(answers.colour(facts.colour, subject(question)))
         else:
             yield from self._general(facts, question)
 
@@ -242,7 +257,7 @@ class Teacher:
         if thing and facts.labels:
             said = answers.verify(thing, facts.known(), facts.seen(), facts.sure())
             if said:
-                yield from _words(said)
+                yield from words(said)
                 return
         user = f"Facts: {facts.for_lm()}.\nQuestion: {question}"
         said = []
@@ -256,10 +271,10 @@ class Teacher:
             if facts.text:
                 known.append(answers.read(facts.text))
             for sentence in known:
-                yield from _words(" " + sentence)
+                yield from words(" " + sentence)
 
 
-def _words(text: str) -> Iterator[str]:
+def words(text: str) -> Iterator[str]:
     """A worded answer streamed as the language model would: word by word, spaces leading."""
     for i, word in enumerate(text.split(" ")):
         if word:

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 
 from device.boards import BoardProfile
 from device.errors import BadInput
+from models.deployment import open_vlm
 from models.store import ModelStore
-from models.vlm import Teacher, VlmOptions
+from models.vlm import VlmOptions
 from pipelines.frame_buffer import FrameBuffer
 from pipelines.frame_choice import frame_for
 from pipelines.frames import AnswerToken, Transcript, Utterance, VideoFrame
@@ -45,7 +46,7 @@ class LookStage(Stage):
         return frame
 
     def open(self) -> None:
-        self.vlm = Teacher(self.store, self.board, self.options)
+        self.vlm = open_vlm(self.store, self.board, self.options)
         self.vlm.warm_up()
 
     def cancel(self) -> None:

@@ -1,0 +1,298 @@
+"""`glasses distill`: teach the student (`models/student.py`) the teacher's answers.
+
+The recipe, for any teacher behind the `Vlm` interface and any student made of an image
+backbone (`.features`, `.classifier`) and a Llama-architecture language model:
+1. data: `export/distill_data.py` makes the train and held-out splits, answered by the
+   teacher (kept in the work folder; made once);
+2. the frozen part of the image encoder runs once per training image (its outputs are
+   cached), so training steps cost the projector, the adapters and the language model;
+3. training: the loss is the cross-entropy of the student's next-token distribution against
+   the teacher's answer, token by token - the KL divergence from the teacher's distribution,
+   which is one-hot: its answers are worded, or greedy. AdamW, cosine learning rate, a
+   checkpoint every `checkpoint_every` steps; a run that stops resumes from its checkpoint;
+4. export: encoder and language model to ONNX, the language model also as weight-only
+   int8; the fp32 graphs are checked against torch before anything is stored.
+
+This is build-time code (torch).
+"""
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from device.errors import GlassesError
+from export.distill_data import read_answers
+from export.lm_onnx import Llama
+from export.student import (
+    ImageEncoder,
+    Projector,
+    StudentDims,
+    add_lora,
+    export_student,
+    hidden_states,
+    label_table,
+    measures_in,
+)
+from models.answers import KINDS
+from models.bpe import ByteBPE
+from models.student import CONFIG_FILE, ENCODER_FILE, LM_FILES, prompt_ids
+from models.vision import preprocess
+
+Progress = Callable[[str], None]
+CHECKPOINT = "checkpoint.pt"
+FEATURES = "features.pt"
+LOGIT_TOLERANCE = 1e-2  # max abs difference of the fp32 ONNX student's logits from torch
+
+
+class DistillError(GlassesError):
+    exit_code = 4
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    steps: int = 600
+    batch: int = 8
+    lr: float = 1e-3  # projector
+    lora_lr: float = 5e-4
+    warmup: int = 20
+    checkpoint_every: int = 25
+    seed: int = 0
+
+
+@dataclass
+class StudentParts:
+    """An untrained student: its frozen backbone and language model, and the tokenizer."""
+
+    backbone: torch.nn.Module
+    lm: Llama
+    lm_config: dict  # as the teacher's lm.json: dims, tokenizer, chat
+    class_names: list[str]
+    dims: StudentDims
+
+    def bpe(self) -> ByteBPE:
+        tok = self.lm_config["tokenizer"]
+        return ByteBPE(tok["tokens"], tok["merges"], tok["special"])
+
+    def encoder(self, seed: int) -> ImageEncoder:
+        torch.manual_seed(seed)
+        bpe = self.bpe()
+        table = label_table(self.lm, [bpe.encode(" " + n) for n in self.class_names],
+                            self.dims.label_tokens)
+        scale = float(table[table.abs().sum(-1) > 0].norm(dim=-1).mean())  # token size
+        kinds = kind_matrix(len(self.class_names))
+        n_features = self.backbone.classifier[-1].in_features
+        projector = Projector(n_features, measures_in(self.dims, kinds.shape[1]), self.dims,
+                              self.lm.dims.d_model, scale)
+        return ImageEncoder(self.backbone.eval(), table, kinds, projector, self.dims)
+
+
+def kind_matrix(n_classes: int) -> torch.Tensor:
+    """(classes, kinds): which ImageNet classes make up each kind the teacher names."""
+    matrix = torch.zeros(n_classes, len(KINDS))
+    for k, (_, ranges) in enumerate(KINDS):
+        for a, b in ranges:
+            matrix[a:b, k] = 1.0
+    return matrix
+
+
+def _image_tensor(path: Path) -> torch.Tensor:
+    import cv2
+
+    image = cv2.imread(str(path))
+    if image is None:
+        raise DistillError(f"{path}: cannot read this training image")
+    return torch.from_numpy(preprocess(image))
+
+
+def cached_features(encoder: ImageEncoder, rows: list, work: Path,
+                    progress: Progress) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frozen encoder's outputs for every training image, computed once."""
+    path = work / FEATURES
+    key = [str(r[0].name) for r in rows]
+    if path.exists():
+        saved = torch.load(path, weights_only=False)
+        if saved["files"] == key:
+            return saved["h"], saved["top"]
+    hs, tops = [], []
+    with torch.no_grad():
+        for i in range(0, len(rows), 32):
+            images = torch.cat([_image_tensor(r[0]) for r in rows[i : i + 32]])
+            h, top = encoder.frozen_part(images)
+            hs.append(h)
+            tops.append(top)
+            progress(f"  image features: {min(i + 32, len(rows))}/{len(rows)}")
+    h, top = torch.cat(hs), torch.cat(tops)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"files": key, "h": h, "top": top}, tmp)
+    tmp.replace(path)
+    return h, top
+
+
+def sequences(parts: StudentParts, rows: list) -> list[tuple[list[int], list[int]]]:
+    """Per example: (ids after the visual tokens, with the answer; how many are answer)."""
+    bpe, chat = parts.bpe(), parts.lm_config["chat"]
+    out = []
+    for _, question, answer in rows:
+        _, after = prompt_ids(bpe, chat, question)
+        said = bpe.encode(answer) + [chat["im_end_id"]]
+        out.append((after + said, len(said)))
+    return out
+
+
+def batch_loss(parts: StudentParts, encoder: ImageEncoder, before: torch.Tensor,
+               h: torch.Tensor, top: torch.Tensor,
+               seqs: list[tuple[list[int], int]]) -> torch.Tensor:
+    """Mean cross-entropy over the answer tokens of one batch."""
+    lm = parts.lm
+    visual = encoder.tokens(h, top)  # (B, m, d)
+    n_before, m = len(before), visual.shape[1]
+    longest = max(len(s) for s, _ in seqs)
+    ids = torch.zeros(len(seqs), longest, dtype=torch.long)
+    for i, (s, _) in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+    x = torch.cat([lm.embed(before)[None].expand(len(seqs), -1, -1), visual,
+                   lm.embed(ids.flatten()).view(len(seqs), longest, -1)], dim=1)
+    hidden = hidden_states(lm, x)
+    picks, targets = [], []
+    for i, (s, n_answer) in enumerate(seqs):
+        start = n_before + m + len(s) - n_answer  # position of the first answer token
+        picks.append(hidden[i, start - 1 : start - 1 + n_answer])
+        targets.append(ids[i, len(s) - n_answer : len(s)])
+    logits = torch.cat(picks) @ lm.embed_t
+    return F.cross_entropy(logits, torch.cat(targets))
+
+
+def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOptions,
+          progress: Progress) -> tuple[ImageEncoder, dict]:
+    """Train (or resume training) the student on `train_dir`; (encoder, figures)."""
+    rows = read_answers(train_dir)
+    if not rows:
+        raise DistillError(f"{train_dir}: no training examples")
+    encoder = parts.encoder(options.seed)
+    lora = add_lora(parts.lm, parts.dims.lora_rank, parts.dims.lora_alpha)
+    h, top = cached_features(encoder, rows, work, progress)
+    seqs = sequences(parts, rows)
+    bpe, chat = parts.bpe(), parts.lm_config["chat"]
+    before = torch.tensor(prompt_ids(bpe, chat, "")[0])
+    groups = [{"params": list(encoder.projector.parameters()), "lr": options.lr}]
+    groups += [{"params": lora, "lr": options.lora_lr}] if lora else []
+    optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
+    base_lrs = [g["lr"] for g in optimiser.param_groups]
+    setup = {"options": asdict(options), "dims": parts.dims.to_dict(), "examples": len(rows)}
+    state = {"step": 0, "losses": [], "seconds": 0.0}
+    checkpoint = work / CHECKPOINT
+    if checkpoint.exists():
+        saved = torch.load(checkpoint, weights_only=False)
+        if saved["setup"] != setup:
+            raise DistillError(f"{checkpoint} is from other settings ({saved['setup']}); "
+                               "delete it or pass --fresh")
+        encoder.projector.load_state_dict(saved["projector"])
+        for p, v in zip(lora, saved["lora"], strict=True):
+            p.data.copy_(v)
+        optimiser.load_state_dict(saved["optimiser"])
+        state = saved["state"]
+        progress(f"  resuming at step {state['step']}/{options.steps}")
+    order = random.Random(options.seed)
+    batches = _batches(len(rows), options, order)
+    t0 = time.perf_counter() - state["seconds"]
+    for step in range(state["step"], options.steps):
+        frac = step / max(1, options.steps)
+        warm = min(1.0, (step + 1) / max(1, options.warmup))
+        for g, lr in zip(optimiser.param_groups, base_lrs, strict=True):
+            g["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * frac))
+        idx = batches[step]
+        loss = batch_loss(parts, encoder, before, h[idx], top[idx], [seqs[i] for i in idx])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        state["losses"].append(loss.item())
+        state["step"] = step + 1
+        state["seconds"] = time.perf_counter() - t0
+        done = step + 1
+        if done % options.checkpoint_every == 0 or done == options.steps:
+            _save(checkpoint, setup, encoder, lora, optimiser, state)
+        if done % 5 == 0 or done == options.steps:
+            rate = state["seconds"] / done
+            recent = np.mean(state["losses"][-25:])
+            progress(f"  step {done}/{options.steps}  loss {recent:.3f}  "
+                     f"{state['seconds'] / 60:.1f} min, ~{rate * (options.steps - done) / 60:.1f}"
+                     " min left")
+    k = max(1, min(25, len(state["losses"]) // 4))  # steps averaged at each end
+    figures = {"steps": state["step"], "examples": len(rows),
+               "first_loss": round(float(np.mean(state["losses"][:k])), 4),
+               "final_loss": round(float(np.mean(state["losses"][-k:])), 4),
+               "train_minutes": round(state["seconds"] / 60, 1)}
+    return encoder, figures
+
+
+def _batches(n: int, options: TrainOptions, order: random.Random) -> list[list[int]]:
+    """Every step's example indices: shuffled epochs, the same on every resume."""
+    out, pool = [], []
+    while len(out) < options.steps:
+        if len(pool) < options.batch:
+            pool += order.sample(range(n), n)
+        out.append(pool[: options.batch])
+        pool = pool[options.batch :]
+    return out
+
+
+def _save(path: Path, setup: dict, encoder: ImageEncoder, lora: list, optimiser,
+          state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"setup": setup, "projector": encoder.projector.state_dict(),
+                "lora": [p.detach().clone() for p in lora],
+                "optimiser": optimiser.state_dict(), "state": state}, tmp)
+    tmp.replace(path)
+
+
+def export(parts: StudentParts, encoder: ImageEncoder, folder: Path,
+           progress: Progress) -> dict:
+    """ONNX graphs, the int8 language model and `student.json` in `folder`; the checks."""
+    from export.lm_onnx import quantize_int8
+
+    progress("  exporting the student to ONNX")
+    enc_path, lm_path = export_student(encoder, parts.lm, folder)
+    quantize_int8(lm_path, folder / LM_FILES["int8"])
+    config = {**{k: parts.lm_config[k] for k in ("dims", "tokenizer", "chat")},
+              "visual": parts.dims.to_dict(), "visual_tokens": parts.dims.visual_tokens}
+    (folder / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False))
+    assert enc_path.name == ENCODER_FILE and lm_path.name == LM_FILES["fp32"]
+    return onnx_differences(parts, encoder, folder)
+
+
+def onnx_differences(parts: StudentParts, encoder: ImageEncoder, folder: Path) -> dict:
+    """Max abs differences of the fp32 graphs from torch on a made-up image and question."""
+    import onnxruntime as ort
+
+    g = torch.Generator().manual_seed(1)
+    image = torch.randn(1, 3, 224, 224, generator=g)
+    bpe, chat = parts.bpe(), parts.lm_config["chat"]
+    before, after = prompt_ids(bpe, chat, "What is this?")
+    d = parts.lm.dims
+    empty = torch.zeros(d.n_layer, d.n_kv_head, 0, d.head_dim)
+    with torch.no_grad():
+        visual = encoder(image)
+        x = torch.cat([parts.lm.embed(torch.tensor(before)), visual[0],
+                       parts.lm.embed(torch.tensor(after))])
+        logits, _, _ = parts.lm.forward_embeds(x, empty, empty)
+    enc = ort.InferenceSession(str(folder / ENCODER_FILE), providers=["CPUExecutionProvider"])
+    lm = ort.InferenceSession(str(folder / LM_FILES["fp32"]), providers=["CPUExecutionProvider"])
+    (got_visual,) = enc.run(None, {"image": image.numpy()})
+    no_visual = np.zeros((1, 0, d.d_model), np.float32)
+    _, k, v = lm.run(None, {"visual": no_visual, "tokens": np.array([before]),
+                            "past_k": empty.numpy(), "past_v": empty.numpy()})
+    got, _, _ = lm.run(None, {"visual": got_visual, "tokens": np.array([after]),
+                              "past_k": k, "past_v": v})
+    diffs = {"visual_max_abs_diff": float(np.abs(got_visual - visual.numpy()).max()),
+             "logit_max_abs_diff": float(np.abs(got - logits.numpy()).max())}
+    if max(diffs.values()) > LOGIT_TOLERANCE:
+        raise DistillError(f"the ONNX student differs from torch ({diffs}); not stored")
+    return diffs

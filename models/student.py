@@ -1,0 +1,138 @@
+"""The distilled student: one image + text -> text model, on onnxruntime alone.
+
+Two graphs, built by `glasses distill` (`export/distill.py`, `export/student.py`):
+- `encoder.onnx`: image (1, 3, 224, 224), normalised as for the classifier -> visual
+  (1, m, d_model): the names of the image's two likeliest ImageNet classes (MobileNetV2)
+  as the language model's own token embeddings, then tokens projected from measurements:
+  its confidences, each kind's probability and coarse colour grids (`export/student.py`);
+- `lm.onnx` / `lm.int8.onnx`: SmolLM2 with its low-rank adapters merged: visual (1, m, d),
+  tokens (1, n), past_k, past_v -> logits of the last position, the grown cache. The
+  visual embeddings go before the tokens; decoding steps pass m = 0.
+
+The prompt: "<|im_start|>user\\n" (its cache computed once), the visual tokens, then
+"\\n{question}<|im_end|>\\n<|im_start|>assistant\\n". Text is still read by OCR, and the
+checks that need no model (a blank view, a black-and-white picture) answer as the
+teacher does.
+"""
+
+import json
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import onnxruntime as ort
+
+from device.boards import BoardProfile
+from device.errors import BadInput
+from models import answers
+from models.bpe import ByteBPE
+from models.intent import Intent, intent_of
+from models.ocr import TextReader
+from models.sessions import create_session
+from models.store import ModelStore
+from models.vision import as_bgr, preprocess
+from models.vlm import VlmOptions, check_question, guarded, words
+
+STORE_NAME = "look-student"
+ENCODER_FILE = "encoder.onnx"
+LM_FILES = {"fp32": "lm.onnx", "int8": "lm.int8.onnx"}
+CONFIG_FILE = "student.json"  # dimensions, visual tokens, tokenizer, chat pieces
+
+
+def prompt_ids(bpe: ByteBPE, chat: dict, question: str) -> tuple[list[int], list[int]]:
+    """(ids before the visual tokens, ids after them) for `question`."""
+    before = [chat["im_start_id"], *bpe.encode("user\n")]
+    after = [*bpe.encode("\n" + question), chat["im_end_id"], *bpe.encode("\n"),
+             chat["im_start_id"], *bpe.encode("assistant\n")]
+    return before, after
+
+
+class Student:
+    """Answers from the distilled student; reading goes to OCR."""
+
+    name = "student"
+
+    def __init__(self, store: ModelStore, board: BoardProfile, options: VlmOptions | None = None):
+        options = options or VlmOptions(model="student")
+        if options.lm_precision not in LM_FILES:
+            raise BadInput(f"unknown precision {options.lm_precision!r}; "
+                           f"use {', '.join(LM_FILES)}")
+        self.options = options
+        self.config = json.loads(store.path(STORE_NAME, CONFIG_FILE).read_text())
+        tok = self.config["tokenizer"]
+        self.bpe = ByteBPE(tok["tokens"], tok["merges"], tok["special"])
+        self.chat = self.config["chat"]
+        self.stop_ids = frozenset(self.chat["stop_ids"])
+        self.encoder = create_session(store.path(STORE_NAME, ENCODER_FILE), board)
+        self.lm = create_session(store.path(STORE_NAME, LM_FILES[options.lm_precision]), board)
+        self.reader = TextReader(store, board)
+        d = self.config["dims"]
+        self._empty = np.zeros((d["n_layer"], d["n_kv_head"], 0, d["head_dim"]), np.float32)
+        self._no_visual = np.zeros((1, 0, d["d_model"]), np.float32)
+        self._prefix: tuple[np.ndarray, np.ndarray] | None = None
+        self._run_options = ort.RunOptions()
+        self.last_intent: Intent | None = None
+        self.last_stages_ms: dict[str, float] = {}
+
+    def warm_up(self) -> None:
+        image = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
+        for question in ("What is this?", "Read it.", "What colour is it?"):
+            for _ in self.stream(image, question):
+                pass
+
+    def cancel(self) -> None:
+        self._run_options.terminate = True
+
+    def stream(self, image: np.ndarray, question: str) -> Iterator[str]:
+        self.last_stages_ms = {}
+        t0 = time.perf_counter()
+        question = check_question(question)
+        intent = self.last_intent = intent_of(question)
+        image = as_bgr(image)
+        self.last_stages_ms["intent"] = (time.perf_counter() - t0) * 1e3
+        if (said := guarded(image, intent)) is not None:
+            yield from words(said)
+        elif intent is Intent.READ:
+            t = time.perf_counter()
+            lines = [line.text for line in self.reader.read(image)]
+            self.last_stages_ms["ocr"] = (time.perf_counter() - t) * 1e3
+            yield from words(answers.read(lines))
+        else:
+            yield from self._generate(image, question)
+
+    def visual(self, image: np.ndarray) -> np.ndarray:
+        """The visual embeddings (1, m, d_model) of a BGR image."""
+        t = time.perf_counter()
+        (out,) = self.encoder.run(None, {"image": preprocess(image)})
+        self.last_stages_ms["vision"] = (time.perf_counter() - t) * 1e3
+        return out
+
+    def _generate(self, image: np.ndarray, question: str) -> Iterator[str]:
+        self._run_options.terminate = False
+        visual = self.visual(image)
+        t0 = time.perf_counter()
+        before, after = prompt_ids(self.bpe, self.chat, question)
+        if self._prefix is None:
+            _, *self._prefix = self.lm.run(None, self._feed(self._no_visual, before,
+                                                            self._empty, self._empty))
+        feed = self._feed(visual, after, *self._prefix)
+        decoder = self.bpe.stream_decoder()
+        for i in range(self.options.max_tokens):
+            logits, feed["past_k"], feed["past_v"] = self.lm.run(None, feed, self._run_options)
+            token = int(np.argmax(logits[0]))
+            if i == 0:
+                self.last_stages_ms["first_token"] = (time.perf_counter() - t0) * 1e3
+            if token in self.stop_ids:
+                break
+            if piece := decoder.push(token):
+                yield piece
+            feed["visual"], feed["tokens"] = self._no_visual, np.array([[token]], np.int64)
+        if tail := decoder.flush():
+            yield tail
+        self.last_stages_ms["lm"] = (time.perf_counter() - t0) * 1e3
+
+    @staticmethod
+    def _feed(visual: np.ndarray, ids: list[int], past_k: np.ndarray,
+              past_v: np.ndarray) -> dict:
+        return {"visual": visual, "tokens": np.array([ids], np.int64), "past_k": past_k,
+                "past_v": past_v}

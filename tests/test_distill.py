@@ -1,0 +1,154 @@
+"""The distillation recipe end to end on a tiny, randomly initialised student; its data."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")  # the recipe is build-time code
+
+from device.boards import BoardProfile  # noqa: E402
+from device.camera import read_image  # noqa: E402
+from export.distill import StudentParts, TrainOptions, train  # noqa: E402
+from export.distill_build import build_student  # noqa: E402
+from export.distill_data import PHOTOS, key_words, read_answers, target  # noqa: E402
+from export.lm_onnx import Llama, LlamaDims  # noqa: E402
+from export.student import StudentDims  # noqa: E402
+from export.vision_build import mobilenet_v2  # noqa: E402
+from models import lm as lm_model  # noqa: E402
+from models import ocr, student, vision  # noqa: E402
+from models.deployment import open_vlm, runtime_files  # noqa: E402
+from models.store import ModelStore  # noqa: E402
+from models.vlm import Teacher, VlmOptions  # noqa: E402
+from pipelines.look_evaluation import evaluate_look, read_look_set  # noqa: E402
+
+TINY = StudentDims(hidden=32, n_visual=2, measure_hidden=16, lora_rank=2)
+FAST = TrainOptions(steps=10, batch=4, lr=1e-2, lora_lr=1e-2, warmup=1, checkpoint_every=5)
+
+
+def tiny_parts(store: ModelStore) -> StudentParts:
+    """A randomly initialised MobileNetV2 and a 2-layer, 32-wide Llama on the real
+    tokenizer: the recipe's whole path at a size a test can afford."""
+    torch.manual_seed(0)
+    config = json.loads(store.path(lm_model.STORE_NAME, lm_model.CONFIG_FILE).read_text())
+    dims = LlamaDims(n_layer=2, d_model=32, n_head=4, n_kv_head=2, d_ff=64,
+                     n_vocab=config["dims"]["n_vocab"])
+    lm = Llama(dims)
+    torch.nn.init.normal_(lm.embed_t, std=0.5)
+    config["dims"] = {**config["dims"], "n_layer": 2, "d_model": 32, "n_head": 4,
+                      "n_kv_head": 2, "head_dim": 8, "d_ff": 64}
+    labels = json.loads(store.path(vision.MODEL, vision.LABELS_FILE).read_text("utf-8"))
+    return StudentParts(mobilenet_v2().eval(), lm, config, [x["name"] for x in labels], TINY)
+
+
+@pytest.fixture(scope="module")
+def tiny_student(store, tmp_path_factory) -> tuple[ModelStore, Path, dict]:
+    """A store holding the OCR models and a tiny student distilled from the real teacher."""
+    root = tmp_path_factory.mktemp("distill")
+    home = root / "home"
+    home.mkdir()
+    (home / "downloads").symlink_to(store.home / "downloads")  # the photos' wheel
+    target_store = ModelStore(home)
+    entry = store.entry(ocr.MODEL)
+    target_store.add(ocr.MODEL, {f.name: store.path(ocr.MODEL, f.name) for f in entry.files},
+                     entry.provenance)
+    teacher = Teacher(store, BoardProfile.laptop())
+    figures = build_student(target_store, root / "work", FAST, 0.01, TINY, print,
+                            tiny_parts(store), teacher)
+    return target_store, root / "work", figures
+
+
+def test_a_tiny_student_is_trained_exported_checked_and_stored(tiny_student):
+    target_store, work, figures = tiny_student
+    assert figures["steps"] == FAST.steps
+    assert figures["final_loss"] < figures["first_loss"]  # it learns the teacher's answers
+    assert figures["logit_max_abs_diff"] < 1e-2 and figures["visual_max_abs_diff"] < 1e-2
+    assert target_store.verify(student.STORE_NAME) == []
+    provenance = target_store.entry(student.STORE_NAME).provenance
+    assert provenance["teacher"] == "teacher" and provenance["training"]["steps"] == FAST.steps
+    names = {f.name for f in target_store.entry(student.STORE_NAME).files}
+    assert names == {student.ENCODER_FILE, *student.LM_FILES.values(), student.CONFIG_FILE}
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_the_stored_student_answers_behind_the_vlm_interface(tiny_student, precision):
+    target_store, work, _ = tiny_student
+    vlm = open_vlm(target_store, BoardProfile.laptop(),
+                   VlmOptions(model="student", lm_precision=precision, max_tokens=6))
+    assert vlm.name == "student"
+    cases = read_look_set(work / "heldout")
+    summary = evaluate_look(vlm, cases, work / "heldout")
+    assert summary["cases"] == len(cases) > 0
+    for r in summary["results"]:
+        if r["intent"] in ("identify", "colour", "general"):
+            assert {"vision", "first_token", "lm"} <= set(r["stages"]), r
+    image = read_image(cases[0].file)
+    pieces = list(vlm.stream(image, "What is this?"))
+    assert all(isinstance(p, str) for p in pieces) and vlm.last_intent.value == "identify"
+
+
+def test_an_interrupted_training_resumes_where_its_checkpoint_left_it(store, tiny_student,
+                                                                       tmp_path):
+    _, work, _ = tiny_student
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    _, whole = train(tiny_parts(store), work / "train", straight, FAST, lambda m: None)
+
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+
+    def stop_at_step_5(message: str) -> None:
+        if "step 5/" in message:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_parts(store), work / "train", stopped, FAST, stop_at_step_5)
+    said = []
+    _, resumed = train(tiny_parts(store), work / "train", stopped, FAST, said.append)
+    assert any("resuming at step 5/10" in m for m in said)
+    assert resumed["steps"] == whole["steps"] == FAST.steps
+    assert resumed["final_loss"] == pytest.approx(whole["final_loss"], abs=1e-4)
+
+
+def test_a_checkpoint_from_other_settings_is_refused(store, tiny_student, tmp_path):
+    from export.distill import DistillError
+
+    _, work, _ = tiny_student
+    other = TrainOptions(steps=2, batch=4, checkpoint_every=1)
+    train(tiny_parts(store), work / "train", tmp_path, other, lambda m: None)
+    with pytest.raises(DistillError, match="other settings"):
+        train(tiny_parts(store), work / "train", tmp_path, FAST, lambda m: None)
+
+
+def test_the_splits_hold_the_teachers_answers_and_their_key_words(tiny_student):
+    _, work, _ = tiny_student
+    train_rows, held_rows = read_answers(work / "train"), read_answers(work / "heldout")
+    assert train_rows and held_rows
+    held_questions = {c.question for c in read_look_set(work / "heldout")}
+    assert not {q for _, q, _ in train_rows} & held_questions  # phrasings never trained on
+    assert not set(PHOTOS["train"]) & set(PHOTOS["heldout"])  # nor photos
+    for path, _, answer in train_rows:
+        assert path.exists() and answer and ": " not in answer  # no glosses
+
+
+def test_targets_drop_glosses_and_key_words_leave_out_the_question_and_template():
+    assert target("It looks like an espresso: a small serving of coffee.") == \
+        "It looks like an espresso."
+    assert target("Yes. It looks like a tabby cat, a cat: a striped cat.") == \
+        "Yes. It looks like a tabby cat, a cat."
+    assert key_words("The mug is dark blue.", "What colour is the mug?") == ["dark", "blue"]
+    assert key_words("I can't tell what this is.", "What is this?") == ["can't", "tell"]
+    assert key_words("It looks like a dog, maybe a Great Dane.", "What is it?") == \
+        ["dog", "great", "dane"]
+
+
+def test_a_board_running_the_student_loads_its_files_not_the_teachers():
+    files = runtime_files(BoardProfile.by_name("rpi5"), vlm_model="student")
+    assert files[student.STORE_NAME] == [student.ENCODER_FILE, student.LM_FILES["int8"],
+                                         student.CONFIG_FILE]
+    assert vision.MODEL not in files and lm_model.STORE_NAME not in files
+    assert ocr.MODEL in files  # text is still read by OCR
+    assert np.array_equal(sorted(runtime_files(BoardProfile.laptop())),
+                          sorted([*files.keys() - {student.STORE_NAME}, vision.MODEL,
+                                  lm_model.STORE_NAME]))
