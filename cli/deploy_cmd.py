@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from cli.look_cmd import add_model_option
 from cli.output import progress, result
 from cli.simulate_cmd import add_play_options, play
 from device.boards import BoardProfile
@@ -25,6 +26,7 @@ def register(commands) -> None:
     p.add_argument("--board", required=True, choices=BoardProfile.names(), help="the board")
     p.add_argument("--out", required=True, type=Path, metavar="PATH",
                    help="a new folder, or NAME.tar.gz")
+    add_model_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(run=_deploy)
 
@@ -49,18 +51,20 @@ def register(commands) -> None:
 def _deploy(args) -> int:
     board = BoardProfile.by_name(args.board)
     progress(f"glasses: bundle for {board.name} ({board.precision}) -> {args.out}")
-    summary = build_bundle(ModelStore(), board, args.out, progress)
+    summary = build_bundle(ModelStore(), board, args.out, progress, args.model)
     result(summary, args.json, f"{summary['path']}: {summary['files']} files, "
-           f"{summary['bytes'] / 1e6:.0f} MB, precision {summary['precision']}")
+           f"{summary['bytes'] / 1e6:.0f} MB, precision {summary['precision']}, "
+           f"answered by the {summary['model']}")
     return 0
 
 
 def _run(args) -> int:
     bundle = open_bundle(args.bundle)
     progress(f"glasses: bundle {bundle.root} verified: {bundle.files} files, "
-             f"{bundle.bytes / 1e6:.0f} MB, board {bundle.board.name}")
+             f"{bundle.bytes / 1e6:.0f} MB, board {bundle.board.name}, {bundle.model}")
     if args.check:
         result({"bundle": str(bundle.root), "board": bundle.board.name, "files": bundle.files,
                 "bytes": bundle.bytes, "verified": True}, args.json, "ok")
         return 0
-    return play(args, bundle.store, bundle.board, headless=True, asr_model=ASR_MODEL)
+    return play(args, bundle.store, bundle.board, headless=True, asr_model=ASR_MODEL,
+                vlm_model=bundle.model)

@@ -12,10 +12,9 @@ from device.boards import BoardProfile
 from device.camera import Camera, read_image
 from device.errors import BadInput
 from models.asr import DEFAULT_MODEL, MODELS, AsrOptions, WhisperOnnx
-from models.deployment import assistant_options
+from models.deployment import assistant_options, open_vlm
 from models.store import ModelStore
 from models.vad import SileroVad, speech_spans
-from models.vlm import Teacher
 from pipelines.frame_buffer import FrameBuffer
 from pipelines.frame_choice import frame_for, sharpness
 from pipelines.frames import VideoFrame
@@ -65,7 +64,14 @@ def register(commands) -> None:
     p.set_defaults(run=_eval_look)
 
 
+def add_model_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", choices=("teacher", "student"), default="teacher",
+                   help="what answers: the teacher (classifier, OCR, colour reader and "
+                   "SmolLM2; the default) or the distilled student (`glasses distill`)")
+
+
 def _options(p: argparse.ArgumentParser) -> None:
+    add_model_option(p)
     p.add_argument("--precision", choices=("fp32", "int8"),
                    help="the models' weights (default: the board's precision)")
     p.add_argument("--board", choices=BoardProfile.names(), default="laptop",
@@ -80,7 +86,7 @@ def _board(args) -> BoardProfile:
 
 def _ask(args) -> int:
     store, board = ModelStore(), _board(args)
-    asr_options, vlm_options = assistant_options(board, args.asr_model)
+    asr_options, vlm_options = assistant_options(board, args.asr_model, args.model)
     heard, asr_ms, span = None, 0.0, None
     if args.audio is not None:
         heard, asr_ms, span = _listen(args, store, board, asr_options)
@@ -89,7 +95,7 @@ def _ask(args) -> int:
         question = args.question
     frame = _frame(args, span)
     progress("glasses: loading the look-and-tell models")
-    vlm = Teacher(store, board, vlm_options)
+    vlm = open_vlm(store, board, vlm_options)
     stream = None if args.json else (lambda piece: print(piece, end="", flush=True))
     turn = answer_turn(vlm, frame.image, question, stream)
     if stream:
@@ -168,7 +174,7 @@ def _eval_look(args) -> int:
     cases = read_look_set(args.folder)
     store, board = ModelStore(), _board(args)
     progress(f"glasses: {len(cases)} cases; loading and warming up the models")
-    vlm = Teacher(store, board, assistant_options(board)[1])
+    vlm = open_vlm(store, board, assistant_options(board, vlm_model=args.model)[1])
     vlm.warm_up()
     summary = evaluate_look(vlm, cases, args.folder, progress)
     summary = {**summary, "model": vlm.name, "precision": board.precision, "board": board.name}

@@ -11,6 +11,7 @@ import sys
 from cli import (
     asr_cmd,
     deploy_cmd,
+    distill_cmd,
     doctor,
     look_cmd,
     models_cmd,
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (doctor, models_cmd, simulate_cmd, asr_cmd, look_cmd, profile_cmd,
-                   deploy_cmd):
+                   deploy_cmd, distill_cmd):
         module.register(commands)
     return parser
 

@@ -49,8 +49,9 @@ def _list(args: argparse.Namespace) -> int:
             "bytes": entry.bytes,
             "ok": not problems,
             "problems": problems,
-            "source": ", ".join(f"{p['name']} {p['version']}" for p in packages),
-            "licence": ", ".join(sorted({p["licence"] for p in packages})),
+            "source": ", ".join(f"{p['name']} {p['version']}" for p in packages)
+            or f"`{entry.provenance.get('recipe', 'unknown')}` on this machine",
+            "licence": ", ".join(sorted({p["licence"] for p in packages})) or "as its parts",
         }
     lines = [
         f"{n:28} {m['bytes'] / 1e6:7.1f} MB  {'ok' if m['ok'] else 'DAMAGED'}  from {m['source']}"

@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from cli.look_cmd import add_model_option
 from cli.output import progress, result
 from cli.simulate_cmd import voice_for
 from device.boards import BoardProfile, pin_to_board
@@ -50,6 +51,7 @@ def register(commands) -> None:
                    help="board profile: its threads, precision and cores (CPU affinity)")
     p.add_argument("--precision", choices=("fp32", "int8"),
                    help="override the board's precision")
+    add_model_option(p)
     p.add_argument("--speak", action="store_true", help="speak the answers (times 'spoken')")
     p.add_argument("--trace", type=Path, metavar="OUT.json", help="write a Chrome trace")
     p.add_argument("--report", type=Path, metavar="OUT.html", help="write an HTML report")
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     progress(f"glasses: {note}")
     name = args.target[0]
     scenario = load_scenario(DEMO_SCENARIO if name == "demo" else Path(name))
-    asr, vlm = assistant_options(board)
+    asr, vlm = assistant_options(board, vlm_model=args.model)
     with tempfile.TemporaryDirectory(prefix="glasses-profile-") as tmp:
         view, audio = prepare(scenario, Path(tmp), board.camera_size, voice_for(scenario))
         ops = Path(tmp) / "ops"
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             runs.append(run_session(options, store))
             gc.collect()  # releases the sessions: onnxruntime writes their profiles
         after, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic() - wall0
-        profile, typical = _measure(runs, scenario.name, board, note, args.runs)
+        profile, typical = _measure(runs, scenario.name, board, note, args.runs, args.model)
         cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / wall
         profile["cpu_percent"] = round(100 * cpu, 1)
         profile["peak_rss_mb"] = round(after.ru_maxrss / 1024, 1)
@@ -114,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure(runs, name: str, board: BoardProfile, note: str, n: int) -> tuple[dict, dict]:
+def _measure(runs, name: str, board: BoardProfile, note: str, n: int, model: str
+             ) -> tuple[dict, dict]:
     per_run = [(r, profiler.turns_of(r.events)) for r in runs]
     stats = profiler.stage_stats((r.report.spans, profiler.turn_windows(t, r.start_ns))
                                  for r, t in per_run)
@@ -126,7 +129,8 @@ def _measure(runs, name: str, board: BoardProfile, note: str, n: int) -> tuple[d
     wall = sum(r.report.wall_s for r in runs)
     camera = [c for r in runs for c in r.report.chains if c.source.startswith("camera")]
     profile = {
-        "scenario": name, "board": board.name, "precision": board.precision, "runs": n,
+        "scenario": name, "board": board.name, "precision": board.precision,
+        "model": model, "runs": n,
         "note": note, "stages": stats, "turns": profiler.turn_summary(turns),
         "turn_list": turns,
         "video": {"fps": round(sum(c.produced for c in camera) / wall, 2) if wall else 0.0,
@@ -186,7 +190,7 @@ def _compare(a_path: Path, b_path: Path, as_json: bool) -> int:
              for step, s in b["turns"].items() if step in a["turns"]}
     data = {"a": str(a_path), "b": str(b_path), "stages": stages, "turns": turns,
             "peak_rss_ratio": round(b["peak_rss_mb"] / a["peak_rss_mb"], 3)}
-    label = lambda p: f"{p['board']} {p['precision']}"  # noqa: E731
+    label = lambda p: f"{p['board']} {p['precision']} {p.get('model', 'teacher')}"  # noqa: E731
     lines = [f"B/A: B = {b_path} ({label(b)}), A = {a_path} ({label(a)}); below 1: B faster",
              f"{'':16} {'A p50 ms':>10} {'B p50 ms':>10} {'B/A':>7}"]
     for name, s in [*stages.items(), *turns.items()]:

@@ -6,6 +6,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cli.look_cmd import add_model_option
 from cli.output import progress, result
 from device.boards import BoardProfile
 from device.display import screen_available
@@ -69,8 +70,9 @@ def register(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_play_options(p)
-    p.add_argument("--model", choices=MODELS, default=DEFAULT_MODEL,
+    p.add_argument("--asr-model", choices=MODELS, default=DEFAULT_MODEL,
                    help=f"Whisper model for speech (default {DEFAULT_MODEL})")
+    add_model_option(p)
     p.add_argument("--board", default="laptop", choices=BoardProfile.names(),
                    help="board profile: threads, precision, camera size, display (default "
                    "laptop)")
@@ -90,17 +92,18 @@ def run(args: argparse.Namespace) -> int:
             progress(f"no screen ({note}): running headless")
             headless = True
     board = BoardProfile.by_name(args.board)
-    return play(args, ModelStore(), board, headless, args.model, args.push_to_talk,
-                args.overlay)
+    return play(args, ModelStore(), board, headless, args.asr_model, args.push_to_talk,
+                args.overlay, args.model)
 
 
 def play(args: argparse.Namespace, store: ModelStore, board: BoardProfile, headless: bool,
-         asr_model: str, push_to_talk: bool = False, overlay: bool = False) -> int:
+         asr_model: str, push_to_talk: bool = False, overlay: bool = False,
+         vlm_model: str = "teacher") -> int:
     """Play a scenario or sources through the assistant; print the summary; exit code."""
     sources = args.view is not None or args.audio is not None or args.live_mic
     if args.scenario and sources:
         raise BadInput("give either --scenario or --view/--audio/--live-mic, not both")
-    asr, vlm = assistant_options(board, asr_model)
+    asr, vlm = assistant_options(board, asr_model, vlm_model)
     with tempfile.TemporaryDirectory(prefix="glasses-scenario-") as tmp:
         scenario = None
         if sources:  # what is not given comes from the demo

@@ -34,8 +34,10 @@ def runtime_requirements() -> list[str]:
                        "run-time requirements are read from its metadata") from None
 
 
-def build_bundle(store: ModelStore, board: BoardProfile, out: Path, progress: Progress) -> dict:
-    """Write the bundle for `board` to `out` (a folder, or a file ending in .tar.gz)."""
+def build_bundle(store: ModelStore, board: BoardProfile, out: Path, progress: Progress,
+                 model: str = "teacher") -> dict:
+    """Write the bundle for `board` to `out` (a folder, or a file ending in .tar.gz);
+    `model`: the look-and-tell answerer it carries, teacher or student."""
     archive = out.name.endswith(ARCHIVE)
     if out.exists() and (archive or any(out.iterdir())):
         raise BadInput(f"{out}: already exists; choose a new path")
@@ -44,7 +46,7 @@ def build_bundle(store: ModelStore, board: BoardProfile, out: Path, progress: Pr
     with tempfile.TemporaryDirectory(prefix=".bundle-", dir=out.parent) as tmp:
         folder = Path(tmp) / "bundle"
         folder.mkdir()
-        summary = _fill(store, board, folder, progress)
+        summary = _fill(store, board, folder, progress, model)
         if archive:
             progress(f"  packing {out.name}")
             partial = Path(tmp) / out.name
@@ -60,37 +62,39 @@ def build_bundle(store: ModelStore, board: BoardProfile, out: Path, progress: Pr
     return summary
 
 
-def _fill(store: ModelStore, board: BoardProfile, folder: Path, progress: Progress) -> dict:
+def _fill(store: ModelStore, board: BoardProfile, folder: Path, progress: Progress,
+          model: str) -> dict:
     entries = store.entries()
     store_manifest = {"models": {}}
-    for model, names in runtime_files(board).items():
-        entry = store.entry(model)
-        progress(f"  {model}: {', '.join(names)}")
-        (folder / "models" / model).mkdir(parents=True, exist_ok=True)
+    for entry_name, names in runtime_files(board, vlm_model=model).items():
+        entry = store.entry(entry_name)
+        progress(f"  {entry_name}: {', '.join(names)}")
+        (folder / "models" / entry_name).mkdir(parents=True, exist_ok=True)
         files = {}
         for name in names:
-            source = store.path(model, name)  # verified against the store's sha256
-            shutil.copyfile(source, folder / "models" / model / name)
+            source = store.path(entry_name, name)  # verified against the store's sha256
+            shutil.copyfile(source, folder / "models" / entry_name / name)
             stored = next(f for f in entry.files if f.name == name)
             files[name] = {"sha256": stored.sha256, "bytes": stored.bytes}
-        store_manifest["models"][model] = {"files": files,
-                                           "provenance": entries[model].provenance}
+        store_manifest["models"][entry_name] = {"files": files,
+                                                "provenance": entries[entry_name].provenance}
     (folder / STORE_MANIFEST).write_text(json.dumps(store_manifest, indent=1))
     (folder / BOARD).write_text(json.dumps(board.to_dict(), indent=1))
     requirements = runtime_requirements()
     (folder / "requirements.txt").write_text("\n".join(requirements) + "\n")
-    (folder / "README.md").write_text(_readme(board, requirements))
+    (folder / "README.md").write_text(_readme(board, requirements, model))
     listed = {p.relative_to(folder).as_posix(): {"sha256": sha256_file(p),
                                                   "bytes": p.stat().st_size}
               for p in sorted(folder.rglob("*")) if p.is_file()}
     manifest = {"format": FORMAT, "board": board.name, "precision": precisions(board),
-                "files": listed}
+                "model": model, "files": listed}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    return {"board": board.name, "precision": precisions(board), "files": len(listed),
+    return {"board": board.name, "precision": precisions(board), "model": model,
+            "files": len(listed),
             "bytes": sum(f["bytes"] for f in listed.values())}
 
 
-def _readme(board: BoardProfile, requirements: list[str]) -> str:
+def _readme(board: BoardProfile, requirements: list[str], model: str) -> str:
     p = precisions(board)
     fp16 = ("\nThe board's precision is fp16; no fp16 variants are built yet, so this bundle "
             "carries fp32 models.\n" if board.precision == "fp16" else "")
@@ -101,6 +105,7 @@ def _readme(board: BoardProfile, requirements: list[str]) -> str:
 - Threads: {board.threads}; execution providers, in order: {', '.join(board.providers)}
   (each one the installed onnxruntime lacks is skipped; the CPU is the fallback).
 - Precision: speech {p['asr']}, vision {p['vision']}, language model {p['lm']}.{fp16}
+- Look and tell is answered by the {model}.
 - Camera: {board.camera_size[0]}x{board.camera_size[1]} at {board.camera_fps:g} fps;
   display: {board.display.name}.
 

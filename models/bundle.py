@@ -2,7 +2,7 @@
 
 A bundle (made by `glasses deploy`, `export/bundle.py`) is a folder, or a .tar.gz of one:
 
-    manifest.json     format, board name, and the sha256 and size of every other file
+    manifest.json     format, board name, answerer, and the sha256 and size of every other file
     board.json        the board profile (threads, providers, precision, camera, display)
     store.json        a model store manifest: the bundle is a store home (`models/`)
     models/NAME/FILE  the model files the assistant loads, in the board's precision
@@ -36,6 +36,7 @@ class Bundle:
     store: ModelStore
     files: int
     bytes: int
+    model: str = "teacher"  # what answers look-and-tell questions (see models/deployment.py)
 
 
 def open_bundle(path: str | Path) -> Bundle:
@@ -55,7 +56,8 @@ def open_bundle(path: str | Path) -> Bundle:
     except (OSError, ValueError, BadInput) as e:
         raise StoreError(f"bundle {path}: {BOARD}: {e}") from None
     sizes = [f["bytes"] for f in manifest["files"].values()]
-    return Bundle(root, board, ModelStore(root), len(sizes), sum(sizes))
+    return Bundle(root, board, ModelStore(root), len(sizes), sum(sizes),
+                  manifest.get("model", "teacher"))
 
 
 def verify(root: Path) -> tuple[list[str], dict]:

@@ -123,7 +123,7 @@ def test_simulate_demo_headless_prints_what_it_did(store):
 def test_ctrl_c_ends_a_realtime_session_within_one_second(bad, store, tmp_path):
     events = tmp_path / "events.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "simulate", "--headless", "--model", "tiny.en",
+        [sys.executable, "-m", "cli.main", "simulate", "--headless", "--asr-model", "tiny.en",
          "--view", str(bad / "short.mp4"), "--events", str(events)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
