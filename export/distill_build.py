@@ -82,7 +82,7 @@ def build_student(store: ModelStore, work: Path, options: TrainOptions, scale: f
         provenance = {"source": "distilled", "recipe": "glasses distill",
                       "teacher": getattr(teacher, "name", type(teacher).__name__),
                       "training": {**figures, "options": asdict(options),
-                                   "dims": dims.to_dict(), "scale": scale},
+                                   "dims": parts.dims.to_dict(), "scale": scale},
                       "validation": checks}
         store.add(STORE_NAME, {f.name: f for f in sorted(out.iterdir())}, provenance)
     return {**figures, **checks}
