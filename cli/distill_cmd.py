@@ -21,12 +21,12 @@ def register(commands) -> None:
         "resumes from it. Needs the export tools (torch). Then compare: glasses eval look "
         "WORK/heldout --model student (agreement with the teacher), and on a look-and-tell "
         "set with --model student and --model teacher.",
-        epilog="example: glasses distill --steps 600   (about 20 minutes on 2 cores)",
+        epilog="example: glasses distill --steps 600   (about 25 minutes on 2 cores)",
     )
     p.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
     p.add_argument("--batch", type=int, default=8, help="examples per step (default 8)")
     p.add_argument("--scale", type=float, default=1.0,
-                   help="scale the number of examples made (default 1: 1020 train, 100 "
+                   help="scale the number of examples made (default 1: 2340 train, 100 "
                    "held out)")
     p.add_argument("--work", type=Path, metavar="DIR",
                    help="data, cached features and the checkpoint (default $GLASSES_HOME/"
