@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from device.camera import read_image
 from device.errors import GlassesError
 from export.distill_data import read_answers
 from export.lm_onnx import Llama
@@ -104,12 +105,7 @@ def kind_matrix(n_classes: int) -> torch.Tensor:
 
 
 def _image_tensor(path: Path) -> torch.Tensor:
-    import cv2
-
-    image = cv2.imread(str(path))
-    if image is None:
-        raise DistillError(f"{path}: cannot read this training image")
-    return torch.from_numpy(preprocess(image))
+    return torch.from_numpy(preprocess(read_image(path)))
 
 
 def cached_features(encoder: ImageEncoder, rows: list, work: Path,
@@ -136,7 +132,7 @@ def cached_features(encoder: ImageEncoder, rows: list, work: Path,
     return h, top
 
 
-def sequences(parts: StudentParts, rows: list) -> list[tuple[list[int], list[int]]]:
+def sequences(parts: StudentParts, rows: list) -> list[tuple[list[int], int]]:
     """Per example: (ids after the visual tokens, with the answer; how many are answer)."""
     bpe, chat = parts.bpe(), parts.lm_config["chat"]
     out = []
