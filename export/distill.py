@@ -37,13 +37,15 @@ from export.student import (
     Projector,
     StudentDims,
     add_lora,
+    colour_width,
+    confidence_width,
     export_student,
     hidden_states,
     label_table,
-    measures_in,
 )
-from models.answers import KINDS
+from models.answers import KINDS, noun
 from models.bpe import ByteBPE
+from models.intent import Intent, intent_of
 from models.student import CONFIG_FILE, ENCODER_FILE, LM_FILES, prompt_ids
 from models.vision import preprocess
 
@@ -66,6 +68,7 @@ class TrainOptions:
     warmup: int = 20
     checkpoint_every: int = 25
     seed: int = 0
+    swap_names: float = 0.5  # share of identify examples given other names (`Counterfactuals`)
 
 
 @dataclass
@@ -90,8 +93,8 @@ class StudentParts:
         scale = float(table[table.abs().sum(-1) > 0].norm(dim=-1).mean())  # token size
         kinds = kind_matrix(len(self.class_names))
         n_features = self.backbone.classifier[-1].in_features
-        projector = Projector(n_features, measures_in(self.dims, kinds.shape[1]), self.dims,
-                              self.lm.dims.d_model, scale)
+        projector = Projector(n_features, confidence_width(self.dims, kinds.shape[1]),
+                              colour_width(self.dims), self.dims, self.lm.dims.d_model, scale)
         return ImageEncoder(self.backbone.eval(), table, kinds, projector, self.dims)
 
 
@@ -112,10 +115,11 @@ def cached_features(encoder: ImageEncoder, rows: list, work: Path,
                     progress: Progress) -> tuple[torch.Tensor, torch.Tensor]:
     """The frozen encoder's outputs for every training image, computed once."""
     path = work / FEATURES
-    key = [str(r[0].name) for r in rows]
+    key = {"files": [str(r[0].name) for r in rows], "dims": encoder.dims.to_dict(),
+           "inputs": encoder.projector.n_in}
     if path.exists():
         saved = torch.load(path, weights_only=False)
-        if saved["files"] == key:
+        if saved.get("key") == key and _same_encoder(encoder, rows[0][0], saved["h"][0]):
             return saved["h"], saved["top"]
     hs, tops = [], []
     with torch.no_grad():
@@ -127,9 +131,65 @@ def cached_features(encoder: ImageEncoder, rows: list, work: Path,
             progress(f"  image features: {min(i + 32, len(rows))}/{len(rows)}")
     h, top = torch.cat(hs), torch.cat(tops)
     tmp = path.with_suffix(".tmp")
-    torch.save({"files": key, "h": h, "top": top}, tmp)
+    torch.save({"key": key, "h": h, "top": top}, tmp)
     tmp.replace(path)
     return h, top
+
+
+class Counterfactuals:
+    """Training examples changed where the teacher's answer does not depend on the change.
+
+    With 19 training photos every measurement tells the photos apart, and a student learns
+    the teacher's answer per photo instead of from what the answer depends on (it answered
+    "I can't tell" of a Petri dish at 0.72 confidence). The teacher's identify answers
+    depend on the classes and confidences alone, its colour answers on the colours alone:
+    - identify: the colour measurements come from another training example; with
+      probability `swap_names` the classes become other classes of no kind, in the visual
+      tokens and in the answer alike, so naming is learnt as copying (a kind's name is
+      worded into the answer: classes of a kind keep their names);
+    - colour: the classes and confidence measurements come from another example;
+    - general answers draw on everything and are left as they are."""
+
+    def __init__(self, encoder: ImageEncoder, class_names: list[str], rows: list,
+                 top: torch.Tensor, swap_names: float):
+        self.encoder, self.names, self.rows = encoder, class_names, rows
+        self.swap_names = swap_names
+        self.intents = [intent_of(question) for _, question, _ in rows]
+        self.plain = [c for c, row in enumerate(encoder.kinds) if not row.any()]
+        plain = set(self.plain)
+        self.renamable = [all(int(c) in plain for c in t) for t in top]
+
+    def batch(self, idx: list[int], h: torch.Tensor, top: torch.Tensor, rng: random.Random
+              ) -> tuple[torch.Tensor, torch.Tensor, dict[int, str]]:
+        """(measurements, class ids, changed answers by batch position) of examples `idx`."""
+        hb, tops, changed = h[idx].clone(), top[idx].clone(), {}
+        colour, confidence = self.encoder.colour_columns, self.encoder.confidence_columns
+        for j, i in enumerate(idx):
+            other = rng.randrange(len(h))
+            if self.intents[i] is Intent.IDENTIFY:
+                hb[j, colour] = h[other, colour]
+                if self.renamable[i] and rng.random() < self.swap_names:
+                    tops[j], changed[j] = self.rename(top[i], self.rows[i][2], rng)
+            elif self.intents[i] is Intent.COLOUR:
+                hb[j, confidence], tops[j] = h[other, confidence], top[other]
+        return hb, tops, changed
+
+    def rename(self, top: torch.Tensor, answer: str,
+               rng: random.Random) -> tuple[torch.Tensor, str]:
+        """Other classes of no kind for `top`, and `answer` naming them instead."""
+        new = [rng.choice(self.plain) for _ in top]
+        for i, old in enumerate(top.tolist()):  # in order: "Maybe a missile or a missile."
+            answer = answer.replace(noun(self.names[old]), f"\0{i}\0", 1)
+        for i, c in enumerate(new):
+            answer = answer.replace(f"\0{i}\0", noun(self.names[c]))
+        return torch.tensor(new, dtype=top.dtype), answer
+
+
+def _same_encoder(encoder: ImageEncoder, image: Path, saved: torch.Tensor) -> bool:
+    """Whether the encoder still computes what was cached (its code may have changed)."""
+    with torch.no_grad():
+        h, _ = encoder.frozen_part(_image_tensor(image))
+    return h.shape[1] == saved.shape[0] and bool(torch.allclose(h[0], saved, atol=1e-4))
 
 
 def sequences(parts: StudentParts, rows: list) -> list[tuple[list[int], int]]:
@@ -176,13 +236,15 @@ def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOption
     lora = add_lora(parts.lm, parts.dims.lora_rank, parts.dims.lora_alpha)
     h, top = cached_features(encoder, rows, work, progress)
     seqs = sequences(parts, rows)
+    counterfactuals = Counterfactuals(encoder, parts.class_names, rows, top, options.swap_names)
     bpe, chat = parts.bpe(), parts.lm_config["chat"]
     before = torch.tensor(prompt_ids(bpe, chat, "")[0])
     groups = [{"params": list(encoder.projector.parameters()), "lr": options.lr}]
     groups += [{"params": lora, "lr": options.lora_lr}] if lora else []
     optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
     base_lrs = [g["lr"] for g in optimiser.param_groups]
-    setup = {"options": asdict(options), "dims": parts.dims.to_dict(), "examples": len(rows)}
+    setup = {"options": asdict(options), "dims": parts.dims.to_dict(), "examples": len(rows),
+             "inputs": encoder.projector.n_in}
     state = {"step": 0, "losses": [], "seconds": 0.0}
     checkpoint = work / CHECKPOINT
     if checkpoint.exists():
@@ -205,7 +267,12 @@ def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOption
         for g, lr in zip(optimiser.param_groups, base_lrs, strict=True):
             g["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * frac))
         idx = batches[step]
-        loss = batch_loss(parts, encoder, before, h[idx], top[idx], [seqs[i] for i in idx])
+        rng = random.Random(options.seed * 1_000_003 + step)  # the same on a resume
+        hb, tops, changed = counterfactuals.batch(idx, h, top, rng)
+        batch_seqs = [seqs[i] for i in idx]
+        for j, answer in changed.items():
+            batch_seqs[j] = sequences(parts, [(None, rows[idx[j]][1], answer)])[0]
+        loss = batch_loss(parts, encoder, before, hb, tops, batch_seqs)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

@@ -5,11 +5,15 @@ Visual tokens (see `models/student.py`): for each of the `n_labels` likeliest cl
 the image encoder's ImageNet head, the first `label_tokens` token embeddings of its name
 (a fixed table, padded with zeros) - the language model reads a class name as it reads
 text, so naming generalises to classes no training image showed - then `n_visual`
-tokens projected (an MLP) from the pooled features, and `n_measure` tokens projected from
-measurements: the top confidences and their logarithms, each kind's summed probability
-(dog, cat, ...; a fixed matrix over the classes), and `grid` x `grid` colour grids of the
-whole input and of its centre. Only the projectors and the adapters train; MobileNetV2
-and SmolLM2 stay frozen.
+tokens projected (an MLP) from the pooled features, `n_confidence` tokens projected from
+how sure the classifier is: the top confidences and their logarithms, each kind's summed
+probability (dog, cat, ...; a fixed matrix over the classes), and `n_colour` tokens from
+`grid` x `grid` colour grids of the whole input and of its centre. The confidences and
+kind probabilities are also given as thermometer codes (a steep step at every
+`1 / LEVELS`), and each centre cell's colour as hue, saturation, value and lightness codes
+(`colour_codes`): an answer that flips at a confidence or a hue is then one step of the
+input away, not a sharp fold the small MLP has to learn from few examples. Only the
+projectors and the adapters train; MobileNetV2 and SmolLM2 stay frozen.
 
 `n_visual` is 0 by default: with 4 feature tokens the student learnt to recognise the 19
 training photos instead of reading the confidence (train loss 0.05, held-out agreement
@@ -27,6 +31,7 @@ from torch import Tensor, nn
 
 from export.lm_onnx import OPSET, Llama, _rotate_half
 from export.whisper_onnx import GraphSpec
+from models.vision import MEAN, STD
 
 ENCODER_GRAPH = GraphSpec("encoder.onnx", ("image",), ("visual",), {})
 LM_GRAPH = GraphSpec(
@@ -44,15 +49,17 @@ class StudentDims:
     label_tokens: int = 4  # name tokens kept per class
     n_visual: int = 0  # tokens projected from the pooled features (see `Projector`)
     hidden: int = 1024  # their MLP's width
-    n_measure: int = 4  # tokens projected from the measurements
-    measure_hidden: int = 512  # their MLP's width
+    n_confidence: int = 2  # tokens projected from the confidence measurements
+    n_colour: int = 2  # tokens projected from the colour measurements
+    measure_hidden: int = 512  # their MLPs' width
     grid: int = 4  # colour grid side
     lora_rank: int = 8  # adapters on every attention q and v projection; 0: none
     lora_alpha: float = 16.0
 
     @property
     def visual_tokens(self) -> int:
-        return self.n_labels * self.label_tokens + self.n_visual + self.n_measure
+        return (self.n_labels * self.label_tokens + self.n_visual + self.n_confidence
+                + self.n_colour)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,41 +108,85 @@ def merge_lora(lm: Llama) -> Llama:
 
 
 class Projector(nn.Module):
-    """(features (B, n_features) | measurements (B, n_measures)) -> (B, n_visual +
-    n_measure, d_model). Two MLPs: the measurements are few and must not drown in the
-    features' normalisation. With n_visual = 0 the features are not used."""
+    """(features (B, n_features) | confidence (B, n_confidence) | colour (B, n_colour)) ->
+    (B, n_visual + n_confidence + n_colour tokens, d_model): one MLP per group, so that what
+    an answer depends on reaches the language model in tokens of its own (with one MLP for
+    both, the colours' variation drowned the confidence's and the student never learnt when
+    the teacher is sure). With n_visual = 0 the features are not used."""
 
-    def __init__(self, n_features: int, n_measures: int, dims: StudentDims, d_model: int,
-                 scale: float):
+    def __init__(self, n_features: int, n_confidence: int, n_colour: int, dims: StudentDims,
+                 d_model: int, scale: float):
         super().__init__()
         self.dims, self.d_model, self.n_features = dims, d_model, n_features
+        self.split = (n_features, n_confidence, n_colour)
+        self.n_in = sum(self.split)  # the frozen part's output width
         if dims.n_visual:
             self.norm = nn.LayerNorm(n_features)
-            self.up = nn.Linear(n_features, dims.hidden)
-            self.out = nn.Linear(dims.hidden, dims.n_visual * d_model)
-            _init_out(self.out, dims.hidden, scale)
-        self.measure_up = nn.Linear(n_measures, dims.measure_hidden)
-        self.measure_out = nn.Linear(dims.measure_hidden, dims.n_measure * d_model)
-        _init_out(self.measure_out, dims.measure_hidden, scale)
+            self.seen = _mlp(n_features, dims.hidden, dims.n_visual * d_model, scale)
+        self.confidence = _mlp(n_confidence, dims.measure_hidden,
+                               dims.n_confidence * d_model, scale)
+        self.colour = _mlp(n_colour, dims.measure_hidden, dims.n_colour * d_model, scale)
 
     def forward(self, h: Tensor) -> Tensor:
-        f, m = h[:, : self.n_features], h[:, self.n_features :]
-        measured = self.measure_out(F.gelu(self.measure_up(m)))
-        tokens = [measured.view(-1, self.dims.n_measure, self.d_model)]
+        f, confidence, colour = h.split(self.split, dim=1)
+        tokens = [self.confidence(confidence).view(-1, self.dims.n_confidence, self.d_model),
+                  self.colour(colour).view(-1, self.dims.n_colour, self.d_model)]
         if self.dims.n_visual:
-            seen = self.out(F.gelu(self.up(self.norm(f))))
-            tokens.insert(0, seen.view(-1, self.dims.n_visual, self.d_model))
+            tokens.insert(0, self.seen(self.norm(f)).view(-1, self.dims.n_visual, self.d_model))
         return torch.cat(tokens, dim=1)
 
 
-def _init_out(layer: nn.Linear, width: int, scale: float) -> None:
-    """Output tokens about as large as the language model's token embeddings."""
-    nn.init.normal_(layer.weight, std=scale / width ** 0.5)
-    nn.init.zeros_(layer.bias)
+def _mlp(n_in: int, width: int, n_out: int, scale: float) -> nn.Sequential:
+    """Linear, GELU, Linear; the output about as large as the language model's token
+    embeddings (`scale`) at the start."""
+    out = nn.Linear(width, n_out)
+    nn.init.normal_(out.weight, std=scale / width ** 0.5)
+    nn.init.zeros_(out.bias)
+    return nn.Sequential(nn.Linear(n_in, width), nn.GELU(), out)
 
 
-def measures_in(dims: StudentDims, n_kinds: int) -> int:
-    return 2 * dims.n_labels + n_kinds + 2 * 3 * dims.grid * dims.grid
+LEVELS = 20  # thermometer steps over 0-1
+STEEPNESS = 0.005  # their width
+HUE_BINS = 24  # hue codes: bumps 15 degrees apart
+HUE_SHARPNESS = 16.0  # von Mises concentration: bumps about 14 degrees wide
+COLOUR_CODES = HUE_BINS + 3 * (LEVELS - 1) + 3  # per centre cell
+
+
+def thermometer(x: Tensor) -> Tensor:
+    """(B, n) values in 0-1 -> (B, n * (LEVELS - 1)): a soft step at every 1 / LEVELS."""
+    steps = torch.arange(1, LEVELS, dtype=x.dtype) / LEVELS
+    return torch.sigmoid((x[..., None] - steps) / STEEPNESS).flatten(1)
+
+
+def colour_codes(rgb: Tensor) -> Tensor:
+    """(B, 3, cells) sRGB in 0-1 -> (B, cells * COLOUR_CODES): per cell, hue bumps weighted
+    by chroma, thermometers of value, saturation and lightness, and the raw colour."""
+    r, g, b = rgb.unbind(1)
+    value, low = rgb.amax(1), rgb.amin(1)
+    chroma = value - low
+    saturation = chroma / value.clamp_min(1e-3)
+    lightness = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    a, o = r - 0.5 * (g + b), 0.8660254 * (g - b)  # opponent axes; hue is their angle
+    size = torch.sqrt(a * a + o * o).clamp_min(1e-4)
+    angles = torch.arange(HUE_BINS, dtype=rgb.dtype) * (2 * torch.pi / HUE_BINS)
+    cos = (a / size)[..., None] * torch.cos(angles) + (o / size)[..., None] * torch.sin(angles)
+    hues = torch.exp(HUE_SHARPNESS * (cos - 1)) * chroma[..., None]
+    levels = [thermometer(v).view(*v.shape, LEVELS - 1) for v in (value, saturation, lightness)]
+    codes = torch.cat([hues, *levels, value[..., None], saturation[..., None],
+                       chroma[..., None]], dim=-1)
+    return codes.flatten(1)
+
+
+def confidence_width(dims: StudentDims, n_kinds: int) -> int:
+    """How many measurements say how sure the classifier is: top confidences, their logs,
+    the kinds' probabilities, and thermometers of the confidences and kinds."""
+    return 2 * dims.n_labels + n_kinds + (dims.n_labels + n_kinds) * (LEVELS - 1)
+
+
+def colour_width(dims: StudentDims) -> int:
+    """How many measurements say the colours: two RGB grids and the centre cells' codes."""
+    cells = dims.grid * dims.grid
+    return 2 * 3 * cells + cells * COLOUR_CODES
 
 
 class ImageEncoder(nn.Module):
@@ -147,17 +198,35 @@ class ImageEncoder(nn.Module):
         self.backbone, self.projector, self.dims = backbone, projector, dims
         self.register_buffer("label_embeds", label_embeds)  # (classes, label_tokens, d)
         self.register_buffer("kinds", kinds)  # (classes, n_kinds): 1 where a class is a kind
+        self.register_buffer("mean", torch.tensor(MEAN / 255).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(STD / 255).view(1, 3, 1, 1))
+
+    @property
+    def confidence_columns(self) -> slice:
+        """Where the confidence measurements lie in `frozen_part`'s output."""
+        n_features, n_confidence, _ = self.projector.split
+        return slice(n_features, n_features + n_confidence)
+
+    @property
+    def colour_columns(self) -> slice:
+        """Where the colour measurements lie in `frozen_part`'s output (they end it)."""
+        return slice(self.confidence_columns.stop, self.projector.n_in)
 
     def frozen_part(self, image: Tensor) -> tuple[Tensor, Tensor]:
-        """What the frozen encoder gives: (projector input (B, n_in), top class ids)."""
+        """What the frozen encoder gives: (projector input (B, n_in): pooled features,
+        confidence measurements, colour measurements; top class ids)."""
         f = self.backbone.features(image).mean((2, 3))
         probs = F.softmax(self.backbone.classifier(f), dim=-1)
         top_p, top_i = probs.topk(self.dims.n_labels, dim=-1)
         side = image.shape[-1]
         centre = image[:, :, side // 4 : side - side // 4, side // 4 : side - side // 4]
         grids = [F.adaptive_avg_pool2d(x, self.dims.grid).flatten(1) for x in (image, centre)]
-        confidence = [top_p, torch.log(top_p.clamp_min(1e-4))]
-        return torch.cat([f, *confidence, probs @ self.kinds, *grids], dim=1), top_i
+        kinds = probs @ self.kinds
+        confidence = [top_p, torch.log(top_p.clamp_min(1e-4)), kinds, thermometer(top_p),
+                      thermometer(kinds)]
+        rgb = (grids[1].view(-1, 3, self.dims.grid ** 2) * self.std.flatten(1)[..., None]
+               + self.mean.flatten(1)[..., None]).clamp(0, 1)
+        return torch.cat([f, *confidence, *grids, colour_codes(rgb)], dim=1), top_i
 
     def tokens(self, h: Tensor, top_i: Tensor) -> Tensor:
         names = self.label_embeds[top_i].flatten(1, 2)  # (B, n_labels * label_tokens, d)

@@ -10,14 +10,14 @@ torch = pytest.importorskip("torch")  # the recipe is build-time code
 
 from device.boards import BoardProfile  # noqa: E402
 from device.camera import read_image  # noqa: E402
-from export.distill import StudentParts, TrainOptions, train  # noqa: E402
+from export.distill import Counterfactuals, StudentParts, TrainOptions, train  # noqa: E402
 from export.distill_build import build_student  # noqa: E402
 from export.distill_data import PHOTOS, key_words, read_answers, target  # noqa: E402
 from export.lm_onnx import Llama, LlamaDims  # noqa: E402
 from export.student import StudentDims  # noqa: E402
 from export.vision_build import mobilenet_v2  # noqa: E402
+from models import answers, ocr, student, vision  # noqa: E402
 from models import lm as lm_model  # noqa: E402
-from models import ocr, student, vision  # noqa: E402
 from models.deployment import open_vlm, runtime_files  # noqa: E402
 from models.store import ModelStore  # noqa: E402
 from models.vlm import Teacher, VlmOptions  # noqa: E402
@@ -141,6 +141,40 @@ def test_targets_drop_glosses_and_key_words_leave_out_the_question_and_template(
     assert key_words("I can't tell what this is.", "What is this?") == ["can't", "tell"]
     assert key_words("It looks like a dog, maybe a Great Dane.", "What is it?") == \
         ["dog", "great", "dane"]
+
+
+def test_counterfactuals_change_only_what_the_teachers_answer_does_not_depend_on(store):
+    import random
+
+    parts = tiny_parts(store)
+    encoder, names = parts.encoder(0), parts.class_names
+    missile, cat = names.index("missile"), names.index("tabby cat")
+    rows = [(None, "What is this?", "Maybe a missile or a missile."),
+            (None, "What colour is it?", "It's red."),
+            (None, "Can I ride this?", "It looks like a missile, so no."),
+            (None, "What is this?", "It looks like a tabby cat, a cat.")]
+    top = torch.tensor([[missile, missile], [missile, cat], [missile, missile], [cat, missile]])
+    h = torch.arange(len(rows))[:, None].float().expand(-1, encoder.projector.n_in)
+    made = Counterfactuals(encoder, names, rows, top, swap_names=1.0)
+    colour, confidence = encoder.colour_columns, encoder.confidence_columns
+    assert colour.stop == h.shape[1] and confidence.stop == colour.start
+    renamed = 0
+    for seed in range(20):
+        hb, tops, changed = made.batch([0, 1, 2, 3], h, top, random.Random(seed))
+        assert (hb[0, confidence] == 0).all() and (hb[1, colour] == 1).all()  # what counts
+        assert (hb[2] == 2).all() and tops[2].tolist() == [missile, missile]  # general: as is
+        assert tops[3].tolist() == [cat, missile] and 3 not in changed  # a kind keeps names
+        assert (hb[0, colour] == hb[0, colour][0]).all()  # one other example's colours
+        first, second = (answers.noun(names[c]) for c in tops[0].tolist())
+        assert changed[0] == f"Maybe {first} or {second}."  # each name keeps its place
+        assert all(encoder.kinds[c].sum() == 0 for c in tops[0])  # no kind is drawn
+        renamed += tops[0].tolist() != [missile, missile]
+        other = int(hb[1, confidence][0])  # colour: classes and confidences of one other
+        assert (hb[1, confidence] == other).all() and tops[1].tolist() == top[other].tolist()
+    assert renamed == 20
+    others = {int(made.batch([0, 1], h, top, random.Random(s))[0][0, colour][0])
+              for s in range(20)}
+    assert len(others) > 1  # the colours come from random examples
 
 
 def test_a_board_running_the_student_loads_its_files_not_the_teachers():
