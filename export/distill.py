@@ -61,7 +61,7 @@ class DistillError(GlassesError):
 
 @dataclass(frozen=True)
 class TrainOptions:
-    steps: int = 600
+    steps: int = 800
     batch: int = 8
     lr: float = 1e-3  # projector
     lora_lr: float = 5e-4
