@@ -8,8 +8,10 @@ backbone (`.features`, `.classifier`) and a Llama-architecture language model:
    cached), so training steps cost the projector, the adapters and the language model;
 3. training: the loss is the cross-entropy of the student's next-token distribution against
    the teacher's answer, token by token - the KL divergence from the teacher's distribution,
-   which is one-hot: its answers are worded, or greedy. AdamW, cosine learning rate, a
-   checkpoint every `checkpoint_every` steps; a run that stops resumes from its checkpoint;
+   which is one-hot: its answers are worded, or greedy. Some examples are changed where the
+   teacher's answer does not depend on the change (`Counterfactuals`). AdamW, cosine
+   learning rate, a checkpoint every `checkpoint_every` steps; a run that stops resumes
+   from its checkpoint;
 4. export: encoder and language model to ONNX, the language model also as weight-only
    int8; the fp32 graphs are checked against torch before anything is stored.
 
@@ -139,10 +141,10 @@ def cached_features(encoder: ImageEncoder, rows: list, work: Path,
 class Counterfactuals:
     """Training examples changed where the teacher's answer does not depend on the change.
 
-    With 19 training photos every measurement tells the photos apart, and a student learns
-    the teacher's answer per photo instead of from what the answer depends on (it answered
-    "I can't tell" of a Petri dish at 0.72 confidence). The teacher's identify answers
-    depend on the classes and confidences alone, its colour answers on the colours alone:
+    With 19 training photos, whatever tells the photos apart is a shortcut to the teacher's
+    answer for that photo; these examples take away the shortcuts the answer does not depend
+    on. The teacher's identify answers depend on the classes and confidences alone, its
+    colour answers on the colours alone:
     - identify: the colour measurements come from another training example; with
       probability `swap_names` the classes become other classes of no kind, in the visual
       tokens and in the answer alike, so naming is learnt as copying (a kind's name is

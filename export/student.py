@@ -161,7 +161,8 @@ def thermometer(x: Tensor) -> Tensor:
 
 def colour_codes(rgb: Tensor) -> Tensor:
     """(B, 3, cells) sRGB in 0-1 -> (B, cells * COLOUR_CODES): per cell, hue bumps weighted
-    by chroma, thermometers of value, saturation and lightness, and the raw colour."""
+    by chroma, thermometers of value, saturation and lightness, and value, saturation and
+    chroma themselves."""
     r, g, b = rgb.unbind(1)
     value, low = rgb.amax(1), rgb.amin(1)
     chroma = value - low
