@@ -24,6 +24,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -83,13 +84,15 @@ class StudentParts:
     class_names: list[str]
     dims: StudentDims
 
+    @cached_property
     def bpe(self) -> ByteBPE:
+        """The tokenizer (made once: ~75 ms, and renamed answers need it every step)."""
         tok = self.lm_config["tokenizer"]
         return ByteBPE(tok["tokens"], tok["merges"], tok["special"])
 
     def encoder(self, seed: int) -> ImageEncoder:
         torch.manual_seed(seed)
-        bpe = self.bpe()
+        bpe = self.bpe
         table = label_table(self.lm, [bpe.encode(" " + n) for n in self.class_names],
                             self.dims.label_tokens)
         scale = float(table[table.abs().sum(-1) > 0].norm(dim=-1).mean())  # token size
@@ -196,7 +199,7 @@ def _same_encoder(encoder: ImageEncoder, image: Path, saved: torch.Tensor) -> bo
 
 def sequences(parts: StudentParts, rows: list) -> list[tuple[list[int], int]]:
     """Per example: (ids after the visual tokens, with the answer; how many are answer)."""
-    bpe, chat = parts.bpe(), parts.lm_config["chat"]
+    bpe, chat = parts.bpe, parts.lm_config["chat"]
     out = []
     for _, question, answer in rows:
         _, after = prompt_ids(bpe, chat, question)
@@ -239,7 +242,7 @@ def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOption
     h, top = cached_features(encoder, rows, work, progress)
     seqs = sequences(parts, rows)
     counterfactuals = Counterfactuals(encoder, parts.class_names, rows, top, options.swap_names)
-    bpe, chat = parts.bpe(), parts.lm_config["chat"]
+    bpe, chat = parts.bpe, parts.lm_config["chat"]
     before = torch.tensor(prompt_ids(bpe, chat, "")[0])
     groups = [{"params": list(encoder.projector.parameters()), "lr": options.lr}]
     groups += [{"params": lora, "lr": options.lora_lr}] if lora else []
@@ -338,7 +341,7 @@ def onnx_differences(parts: StudentParts, encoder: ImageEncoder, folder: Path) -
 
     g = torch.Generator().manual_seed(1)
     image = torch.randn(1, 3, 224, 224, generator=g)
-    bpe, chat = parts.bpe(), parts.lm_config["chat"]
+    bpe, chat = parts.bpe, parts.lm_config["chat"]
     before, after = prompt_ids(bpe, chat, "What is this?")
     d = parts.lm.dims
     empty = torch.zeros(d.n_layer, d.n_kv_head, 0, d.head_dim)
