@@ -3,14 +3,14 @@
 import argparse
 from pathlib import Path
 
-from cli.look_cmd import add_model_option
-from cli.output import progress, result
-from cli.simulate_cmd import add_play_options, play
-from device.boards import BoardProfile
-from export.bundle import build_bundle
-from models.bundle import open_bundle
-from models.deployment import ASR_MODEL
-from models.store import ModelStore
+from glasses.cli.look_cmd import add_model_option
+from glasses.cli.output import progress, result
+from glasses.cli.simulate_cmd import add_play_options, play
+from glasses.device.boards import BoardProfile
+from glasses.export.bundle import build_bundle
+from glasses.models.bundle import open_bundle
+from glasses.models.deployment import ASR_MODEL
+from glasses.models.store import ModelStore
 
 
 def register(commands) -> None:

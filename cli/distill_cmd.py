@@ -1,12 +1,11 @@
 """`glasses distill`: make the look-and-tell student from the teacher."""
 
 import argparse
-import shutil
 from pathlib import Path
 
-from cli.output import progress, result
-from device.errors import BadInput
-from models.store import ModelStore
+from glasses.cli.output import progress, result
+from glasses.device.errors import BadInput
+from glasses.models.store import ModelStore
 
 
 def register(commands) -> None:
@@ -32,7 +31,8 @@ def register(commands) -> None:
                    help="data, cached features and the checkpoint (default $GLASSES_HOME/"
                    "distill)")
     p.add_argument("--fresh", action="store_true",
-                   help="start over: delete the work folder's data and checkpoint first")
+                   help="start over: delete the work folder's data and checkpoint first (only a "
+                   "folder glasses distill made: it holds a .glasses-distill marker)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(run=_distill)
 
@@ -45,14 +45,13 @@ def _distill(args: argparse.Namespace) -> int:
     except ImportError:
         raise BadInput("glasses distill needs the export tools: pip install -e '.[export]' "
                        "(torch==2.13.0 first)") from None
-    from export.distill import TrainOptions
-    from export.distill_build import build_student
-    from export.student import StudentDims
+    from glasses.export.distill import TrainOptions
+    from glasses.export.distill_build import build_student, claim_work
+    from glasses.export.student import StudentDims
 
     store = ModelStore()
     work = args.work or store.home / "distill"
-    if args.fresh and work.exists():
-        shutil.rmtree(work)
+    claim_work(work, args.fresh)
     progress(f"glasses: distilling into {store.home} (work in {work})")
     figures = build_student(store, work, TrainOptions(steps=args.steps, batch=args.batch),
                             args.scale, StudentDims(), progress)

@@ -7,15 +7,15 @@ import sys
 
 import onnxruntime as ort
 
-from cli.output import result
-from device.boards import BoardProfile
-from device.camera import list_cameras
-from device.display import screen_available
-from device.errors import StoreError
-from device.microphone import list_microphones
-from device.voice import speech_out_report
-from models.sessions import available_providers
-from models.store import ModelStore
+from glasses.cli.output import result
+from glasses.device.boards import BoardProfile
+from glasses.device.camera import list_cameras
+from glasses.device.display import screen_available
+from glasses.device.errors import StoreError
+from glasses.device.microphone import list_microphones
+from glasses.device.voice import speech_out_report
+from glasses.models.sessions import available_providers
+from glasses.models.store import ModelStore
 
 
 def register(commands) -> None:

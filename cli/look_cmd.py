@@ -5,20 +5,20 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from cli.asr_cmd import eval_commands
-from cli.output import progress, result
-from device.audio import SAMPLE_RATE, load_audio
-from device.boards import BoardProfile
-from device.camera import Camera, read_image
-from device.errors import BadInput
-from models.asr import DEFAULT_MODEL, MODELS, AsrOptions, WhisperOnnx
-from models.deployment import assistant_options, open_vlm
-from models.store import ModelStore
-from models.vad import SileroVad, speech_spans
-from pipelines.frame_buffer import FrameBuffer
-from pipelines.frame_choice import frame_for, sharpness
-from pipelines.frames import VideoFrame
-from pipelines.look_evaluation import WHAT, Turn, answer_turn, evaluate_look, read_look_set
+from glasses.cli.asr_cmd import eval_commands
+from glasses.cli.output import progress, result
+from glasses.device.audio import SAMPLE_RATE, load_audio
+from glasses.device.boards import BoardProfile
+from glasses.device.camera import Camera, read_image
+from glasses.device.errors import BadInput
+from glasses.models.asr import DEFAULT_MODEL, MODELS, AsrOptions, WhisperOnnx
+from glasses.models.deployment import assistant_options, open_vlm
+from glasses.models.store import ModelStore
+from glasses.models.vad import SileroVad, speech_spans
+from glasses.pipelines.frame_buffer import FrameBuffer
+from glasses.pipelines.frame_choice import frame_for, sharpness
+from glasses.pipelines.frames import VideoFrame
+from glasses.pipelines.look_evaluation import WHAT, Turn, answer_turn, evaluate_look, read_look_set
 
 QUESTION_S = 2.0  # a typed question counts as asked over a video's last this many seconds
 CAMERA_LOOK_S = 1.0  # a live camera is watched this long, and its sharpest frame taken
@@ -57,7 +57,7 @@ def register(commands) -> None:
         "normalised the same way. The models are loaded and warmed up first; then every "
         "turn is timed from the question to its first piece of answer and to its end, "
         "stage by stage. Progress goes to stderr.",
-        epilog="make a set: python -m export.look_set DIR",
+        epilog="make a set: python -m glasses.export.look_set DIR",
     )
     p.add_argument("folder", type=Path, metavar="DIR", help="a look-and-tell set folder")
     _options(p)

@@ -8,7 +8,7 @@ import argparse
 import logging
 import sys
 
-from cli import (
+from glasses.cli import (
     asr_cmd,
     deploy_cmd,
     distill_cmd,
@@ -18,7 +18,7 @@ from cli import (
     profile_cmd,
     simulate_cmd,
 )
-from device.errors import GlassesError
+from glasses.device.errors import GlassesError
 
 EPILOG = """exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input file,
 4 model store (missing, unprepared, tampered), 5 device failure, 130 interrupted"""

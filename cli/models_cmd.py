@@ -2,9 +2,9 @@
 
 import argparse
 
-from cli.output import progress, result
-from export.prepare import recipes
-from models.store import ModelStore
+from glasses.cli.output import progress, result
+from glasses.export.prepare import recipes
+from glasses.models.store import ModelStore
 
 
 def register(commands) -> None:
@@ -29,7 +29,7 @@ def register(commands) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from export.prepare import prepare
+    from glasses.export.prepare import prepare
 
     store = ModelStore()
     progress(f"model store: {store.home}")

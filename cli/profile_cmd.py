@@ -9,18 +9,18 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from cli.look_cmd import add_model_option
-from cli.output import progress, result
-from cli.simulate_cmd import voice_for
-from device.boards import BoardProfile, pin_to_board
-from device.errors import BadInput
-from models.deployment import assistant_options
-from models.store import ModelStore
-from pipelines import profiler
-from pipelines.report import render_report
-from pipelines.sources import Mode
-from simulator.scenario import load_scenario, prepare
-from simulator.session import DEMO_SCENARIO, SessionOptions, run_session
+from glasses.cli.look_cmd import add_model_option
+from glasses.cli.output import progress, result
+from glasses.cli.simulate_cmd import voice_for
+from glasses.device.boards import BoardProfile, pin_to_board
+from glasses.device.errors import BadInput
+from glasses.models.deployment import assistant_options
+from glasses.models.store import ModelStore
+from glasses.pipelines import profiler
+from glasses.pipelines.report import render_report
+from glasses.pipelines.sources import Mode
+from glasses.simulator.scenario import load_scenario, prepare
+from glasses.simulator.session import DEMO_SCENARIO, SessionOptions, run_session
 
 USAGE = "glasses profile SCENARIO [options]  |  glasses profile compare A.json B.json"
 

@@ -6,19 +6,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cli.look_cmd import add_model_option
-from cli.output import progress, result
-from device.boards import BoardProfile
-from device.display import screen_available
-from device.errors import BadInput
-from models.asr import DEFAULT_MODEL, MODELS
-from models.deployment import assistant_options
-from models.store import ModelStore
-from pipelines.profiler import stage_stats, turns_of
-from pipelines.sources import Mode
-from simulator.present import KEYS
-from simulator.scenario import check, load_scenario, prepare
-from simulator.session import (
+from glasses.cli.look_cmd import add_model_option
+from glasses.cli.output import progress, result
+from glasses.device.boards import BoardProfile
+from glasses.device.display import screen_available
+from glasses.device.errors import BadInput
+from glasses.models.asr import DEFAULT_MODEL, MODELS
+from glasses.models.deployment import assistant_options
+from glasses.models.store import ModelStore
+from glasses.pipelines.profiler import stage_stats, turns_of
+from glasses.pipelines.sources import Mode
+from glasses.simulator.present import KEYS
+from glasses.simulator.scenario import check, load_scenario, prepare
+from glasses.simulator.session import (
     DEMO_AUDIO,
     DEMO_SCENARIO,
     DEMO_VIDEO,
@@ -48,6 +48,10 @@ def add_play_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", type=Path, metavar="OUT.mp4",
                    help="write the frames shown (window or not) to a video, the sound beside it")
     p.add_argument("--events", type=Path, metavar="OUT.jsonl", help="write events as JSON lines")
+    p.add_argument("--control", type=Path, metavar="PATH",
+                   help="serve a control socket at PATH (Unix, mode 0600): JSON-line commands "
+                   "mute, unmute, camera_off, camera_on, talk_start, talk_stop, ask, stop; "
+                   "every event sent back (see the README)")
     p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
 
 
@@ -117,7 +121,8 @@ def play(args: argparse.Namespace, store: ModelStore, board: BoardProfile, headl
             view=view, audio=audio, mode=Mode(args.mode), board=board, headless=headless,
             duration_s=args.duration or (scenario.duration_s if scenario else None),
             asr=asr, vlm=vlm, push_to_talk=push_to_talk and not headless,
-            events=args.events, record=args.record, speak=args.speak, overlay=overlay)
+            events=args.events, record=args.record, speak=args.speak, overlay=overlay,
+            control=args.control)
         what = f"scenario {scenario.name}" if scenario else f"view {view}, audio {audio or 'mic'}"
         progress(f"simulating {what}: {options.mode.value}, "
                  f"{'headless' if headless else 'window'}"
@@ -134,7 +139,7 @@ def voice_for(scenario):
     """The voice's speak function, loaded only when a `say` item needs speaking."""
     if scenario.audio is not None or all(s.wav for s in scenario.says):
         return None
-    from device.voice import Voice
+    from glasses.device.voice import Voice
 
     return Voice().speak
 

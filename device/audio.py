@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.errors import BadInput
+from glasses.device.errors import BadInput
 
 SAMPLE_RATE = 16000  # Hz, the rate of the whole pipeline
 

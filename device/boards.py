@@ -8,8 +8,8 @@ field with `dataclasses.replace(BoardProfile.rpi5(), threads=2)`.
 import os
 from dataclasses import asdict, dataclass, field, fields
 
-from device.display import DisplayModel
-from device.errors import BadInput
+from glasses.device.display import DisplayModel
+from glasses.device.errors import BadInput
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from device.clock import NS_PER_S, now_ns
-from device.errors import BadInput, DeviceFailure
+from glasses.device.clock import NS_PER_S, now_ns
+from glasses.device.errors import BadInput, DeviceFailure
 
 STILL_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 STILLS_FPS = 1.0  # default rate of a folder of stills, frames per second

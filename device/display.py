@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from device.errors import BadInput
+from glasses.device.errors import BadInput
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 ELLIPSIS = "..."  # Hershey fonts are ASCII only

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from device.audio import SAMPLE_RATE, Resampler, load_audio
-from device.errors import DeviceFailure
+from glasses.device.audio import SAMPLE_RATE, Resampler, load_audio
+from glasses.device.errors import DeviceFailure
 
 SAMPLES_PER_MS = SAMPLE_RATE // 1000
 DEFAULT_BLOCK_MS = 32

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from device.audio import SAMPLE_RATE, resample
-from device.errors import DeviceFailure
-from device.microphone import quiet_stderr
+from glasses.device.audio import SAMPLE_RATE, resample
+from glasses.device.errors import DeviceFailure
+from glasses.device.microphone import quiet_stderr
 
 VOICE_RATE = 24000  # Hz, what the voice produces
 NO_VOICE = "speech out needs hibari-tts (pip install '.[voice]')"

@@ -17,10 +17,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from device.boards import BoardProfile
-from device.errors import BadInput
-from models.asr import MODELS, AsrOptions, WhisperOnnx, store_name
-from models.store import ModelStore
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput
+from glasses.models.asr import MODELS, AsrOptions, WhisperOnnx, store_name
+from glasses.models.store import ModelStore
 
 THREADS = 2  # every engine gets exactly this many CPU threads
 
@@ -106,7 +106,7 @@ class WhisperEngine(Engine):
     def _load(self) -> None:
         import torch
 
-        from export.ct2_whisper import load_whisper_checkpoint
+        from glasses.export.ct2_whisper import load_whisper_checkpoint
 
         torch.set_num_threads(THREADS)
         path = self.store.path(f"{store_name(self.model)}-reference", "checkpoint.pt")

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-from device.boards import BoardProfile
-from device.errors import BadInput
-from models.bundle import ARCHIVE, BOARD, FORMAT, MANIFEST
-from models.deployment import precisions, runtime_files
-from models.store import MANIFEST as STORE_MANIFEST
-from models.store import ModelStore, sha256_file
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput
+from glasses.models.bundle import ARCHIVE, BOARD, FORMAT, MANIFEST
+from glasses.models.deployment import precisions, runtime_files
+from glasses.models.store import MANIFEST as STORE_MANIFEST
+from glasses.models.store import ModelStore, sha256_file
 
 Progress = Callable[[str], None]
 

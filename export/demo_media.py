@@ -1,4 +1,4 @@
-"""Rebuild the built-in demo's media in `simulator/demo/`: `python -m export.demo_media`
+"""Rebuild the built-in demo's media in `simulator/demo/`: `python -m glasses.export.demo_media`
 (needs hibari-tts, a dev dependency: its bundled voice, offline; and the scikit-image
 wheel that `glasses models prepare` fetched).
 
@@ -12,10 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from device.audio import SAMPLE_RATE, resample, write_wav
-from export.prepare import fetch_wheel
-from export.vision_build import SKIMAGE_PHOTOS, read_photo
-from models.store import ModelStore
+from glasses.device.audio import SAMPLE_RATE, resample, write_wav
+from glasses.export.prepare import fetch_wheel
+from glasses.export.vision_build import SKIMAGE_PHOTOS, read_photo
+from glasses.models.store import ModelStore
 
 HIBARI_RATE = 24000  # Hz, the bundled voice's rate
 

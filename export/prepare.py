@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from device.errors import GlassesError, StoreError
-from export.weights import EXTRACTIONS, Extraction, WeightPackage
-from models.store import ModelStore, sha256_file
+from glasses.device.errors import GlassesError, StoreError
+from glasses.export.weights import EXTRACTIONS, Extraction, WeightPackage
+from glasses.models.store import ModelStore, sha256_file
 
 Progress = Callable[[str], None]
 Build = Callable[[ModelStore, list[Path], Progress, dict], object]
@@ -71,8 +71,8 @@ def _extraction_recipe(extraction: Extraction) -> Recipe:
 
 
 def _whisper_recipe(model: str) -> Recipe:
-    from export.whisper_build import EXPORT_VERSION, SOURCES, build_whisper
-    from models.asr import store_name
+    from glasses.export.whisper_build import EXPORT_VERSION, SOURCES, build_whisper
+    from glasses.models.asr import store_name
 
     def build(store: ModelStore, wheels: list[Path], progress: Progress, provenance: dict):
         return build_whisper(store, model, wheels, progress, provenance)
@@ -84,9 +84,9 @@ def _whisper_recipe(model: str) -> Recipe:
 
 
 def recipes() -> list[Recipe]:
-    from export.lm_build import lm_recipe
-    from export.ocr_build import ocr_recipe
-    from export.vision_build import vision_recipe
+    from glasses.export.lm_build import lm_recipe
+    from glasses.export.ocr_build import ocr_recipe
+    from glasses.export.vision_build import vision_recipe
 
     return [*(_extraction_recipe(e) for e in EXTRACTIONS),
             _whisper_recipe("tiny.en"), _whisper_recipe("base"), vision_recipe(), ocr_recipe(),

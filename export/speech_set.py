@@ -8,7 +8,7 @@ the speech; the noise runs through the silence too. Clips are 16 kHz mono 16-bit
 truth.tsv has no header: file, voice, speed, pitch, noise, snr_db, text (a scorer reads only
 the first and the last column). The same seed gives the same files.
 
-    python -m export.speech_set OUT_DIR [--count N] [--seed S]
+    python -m glasses.export.speech_set OUT_DIR [--count N] [--seed S]
 """
 
 import argparse
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from device.audio import SAMPLE_RATE, load_audio, resample, write_wav
+from glasses.device.audio import SAMPLE_RATE, load_audio, resample, write_wav
 
 REQUESTS = [
     "What am I looking at?", "Read that sign for me.", "What colour is this shirt?",
@@ -228,7 +228,7 @@ def make_speech_set(out_dir: Path, count: int = 40, seed: int = 0, progress: Pro
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m export.speech_set",
+    ap = argparse.ArgumentParser(prog="python -m glasses.export.speech_set",
                                  description="Write a speech evaluation set of requests.")
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--count", type=int, default=40)

@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from export.lm_onnx import OPSET, Llama, _rotate_half
-from export.whisper_onnx import GraphSpec
-from models.vision import MEAN, STD
+from glasses.export.lm_onnx import OPSET, Llama, _rotate_half
+from glasses.export.whisper_onnx import GraphSpec
+from glasses.models.vision import MEAN, STD
 
 ENCODER_GRAPH = GraphSpec("encoder.onnx", ("image",), ("visual",), {})
 LM_GRAPH = GraphSpec(

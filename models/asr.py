@@ -19,12 +19,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnxruntime as ort
 
-from device.boards import BoardProfile
-from device.errors import BadInput
-from models.mel import FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, SAMPLE_RATE, log_mel_spectrogram
-from models.sessions import create_session
-from models.store import ModelStore
-from models.whisper_vocab import Vocabulary
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput
+from glasses.models.mel import (
+    FRAMES_PER_SECOND,
+    HOP_LENGTH,
+    N_FRAMES,
+    SAMPLE_RATE,
+    log_mel_spectrogram,
+)
+from glasses.models.sessions import create_session
+from glasses.models.store import ModelStore
+from glasses.models.whisper_vocab import Vocabulary
 
 MODELS = ("tiny.en", "base")
 # base: on our 40-request set 42.9% WER against tiny.en's 46.8% (openai-whisper: 43.8, 47.2),

@@ -19,9 +19,9 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from device.boards import BoardProfile
-from device.errors import BadInput, StoreError
-from models.store import ModelStore, sha256_file
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput, StoreError
+from glasses.models.store import ModelStore, sha256_file
 
 MANIFEST = "manifest.json"
 BOARD = "board.json"

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from device.errors import BadInput
-from models.vision import as_bgr
+from glasses.device.errors import BadInput
+from glasses.models.vision import as_bgr
 
 CENTRE_FRACTION = 0.4  # the default region: the middle 40% of width and height
 MAX_SIDE = 96  # the region is shrunk to at most this many pixels a side before clustering

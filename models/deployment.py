@@ -4,11 +4,11 @@ One place for both, so that `glasses simulate --board`, `glasses profile --board
 deploy bundle agree. No fp16 variants are built: an fp16 board carries fp32.
 """
 
-from device.boards import BoardProfile
-from models import asr, lm, ocr, student, vad, vision
-from models.asr import AsrOptions
-from models.store import ModelStore
-from models.vlm import Teacher, Vlm, VlmOptions
+from glasses.device.boards import BoardProfile
+from glasses.models import asr, lm, ocr, student, vad, vision
+from glasses.models.asr import AsrOptions
+from glasses.models.store import ModelStore
+from glasses.models.vlm import Teacher, Vlm, VlmOptions
 
 ASR_MODEL = asr.DEFAULT_MODEL
 

@@ -13,11 +13,11 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import onnxruntime as ort
 
-from device.boards import BoardProfile
-from device.errors import BadInput
-from models.bpe import ByteBPE
-from models.sessions import create_session
-from models.store import ModelStore
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput
+from glasses.models.bpe import ByteBPE
+from glasses.models.sessions import create_session
+from glasses.models.store import ModelStore
 
 STORE_NAME = "smollm2-135m"
 PRECISIONS = {"fp32": "lm.onnx", "int8": "lm.int8.onnx"}

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from device.boards import BoardProfile
-from device.errors import BadInput, StoreError
-from models.sessions import create_session
-from models.store import ModelStore
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput, StoreError
+from glasses.models.sessions import create_session
+from glasses.models.store import ModelStore
 
 MODEL = "ppocr-v4"
 DET_FILE = "det.onnx"

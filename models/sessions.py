@@ -1,15 +1,20 @@
-"""The one place that creates onnxruntime sessions, from a board profile."""
+"""The one place that creates onnxruntime sessions, from a board profile.
+
+Telemetry is off: `glasses/__init__.py` sets ORT_DISABLE_TELEMETRY before onnxruntime is
+first imported (it is read then), and its telemetry events are disabled here as well.
+"""
 
 import itertools
 from pathlib import Path
 
 import onnxruntime as ort
 
-from device.boards import BoardProfile
-from device.errors import StoreError
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import StoreError
 
 START_SUFFIX = ".start"  # beside each profile: when it began, wall-clock ns
 _profiles = itertools.count(1)  # numbers the profiles of one process
+ort.disable_telemetry_events()
 
 
 def available_providers(board: BoardProfile) -> list[str]:

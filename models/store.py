@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.errors import StoreError
+from glasses.device.errors import StoreError
 
 MANIFEST = "store.json"
 PREPARE_HINT = "run `glasses models prepare`"

@@ -22,16 +22,16 @@ from collections.abc import Iterator
 import numpy as np
 import onnxruntime as ort
 
-from device.boards import BoardProfile
-from device.errors import BadInput
-from models import answers
-from models.bpe import ByteBPE
-from models.intent import Intent, intent_of
-from models.ocr import TextReader
-from models.sessions import create_session
-from models.store import ModelStore
-from models.vision import as_bgr, preprocess
-from models.vlm import VlmOptions, check_question, guarded, words
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput
+from glasses.models import answers
+from glasses.models.bpe import ByteBPE
+from glasses.models.intent import Intent, intent_of
+from glasses.models.ocr import TextReader
+from glasses.models.sessions import create_session
+from glasses.models.store import ModelStore
+from glasses.models.vision import as_bgr, preprocess
+from glasses.models.vlm import VlmOptions, check_question, guarded, words
 
 STORE_NAME = "look-student"
 ENCODER_FILE = "encoder.onnx"

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from device.audio import SAMPLE_RATE
-from device.boards import BoardProfile
-from models.sessions import create_session
-from models.store import ModelStore
+from glasses.device.audio import SAMPLE_RATE
+from glasses.device.boards import BoardProfile
+from glasses.models.sessions import create_session
+from glasses.models.store import ModelStore
 
 MODEL = "silero-vad"
 MODEL_FILE = "silero_vad.onnx"

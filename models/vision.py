@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from device.boards import BoardProfile
-from device.errors import BadInput
-from models.sessions import create_session
-from models.store import ModelStore
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput
+from glasses.models.sessions import create_session
+from glasses.models.store import ModelStore
 
 MODEL = "imagenet-classifier"
 FILES = {"fp32": "classifier.onnx", "int8": "classifier.int8.onnx"}

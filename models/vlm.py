@@ -17,15 +17,15 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from device.boards import BoardProfile
-from device.errors import BadInput
-from models import answers
-from models.colour import ColourReading, name_colour
-from models.intent import Intent, asked_thing, intent_of, subject
-from models.lm import AnswerModel
-from models.ocr import TextReader
-from models.store import ModelStore
-from models.vision import Classifier, Label, as_bgr
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput
+from glasses.models import answers
+from glasses.models.colour import ColourReading, name_colour
+from glasses.models.intent import Intent, asked_thing, intent_of, subject
+from glasses.models.lm import AnswerModel
+from glasses.models.ocr import TextReader
+from glasses.models.store import ModelStore
+from glasses.models.vision import Classifier, Label, as_bgr
 
 MAX_QUESTION_CHARS = 500  # a spoken question is far shorter; longer is refused
 BLANK_STD = 2.0  # grey-level standard deviation below which the view is blank

@@ -7,7 +7,7 @@ special tokens written as `<|name|>`. Decoding maps each character back to its b
 from functools import lru_cache
 from pathlib import Path
 
-from models.bpe import bytes_to_unicode
+from glasses.models.bpe import bytes_to_unicode
 
 
 @lru_cache(maxsize=1)

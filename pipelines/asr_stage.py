@@ -2,12 +2,12 @@
 
 from collections.abc import Iterator
 
-from device.boards import BoardProfile
-from models.asr import AsrOptions, WhisperOnnx
-from models.store import ModelStore
-from pipelines.agreement import LocalAgreement
-from pipelines.frames import Transcript, Utterance
-from pipelines.stage import Stage
+from glasses.device.boards import BoardProfile
+from glasses.models.asr import AsrOptions, WhisperOnnx
+from glasses.models.store import ModelStore
+from glasses.pipelines.agreement import LocalAgreement
+from glasses.pipelines.frames import Transcript, Utterance
+from glasses.pipelines.stage import Stage
 
 
 class AsrStage(Stage):
@@ -52,7 +52,8 @@ class AsrStage(Stage):
                 text = early[1]
             else:
                 text = self.asr.transcribe(item.samples).text
-            yield Transcript(t_ns=item.t_ns, text=text, final=True, start_ns=item.start_ns)
+            yield Transcript(t_ns=item.t_ns, text=text, final=True, start_ns=item.start_ns,
+                             frame=item.frame)
             return
         if item.ending:
             text = self.asr.transcribe(item.samples).text

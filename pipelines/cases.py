@@ -6,7 +6,7 @@ look-and-tell: images plus `cases.tsv` (file name, question, accepted words spli
 
 from pathlib import Path
 
-from device.errors import BadInput
+from glasses.device.errors import BadInput
 
 
 def read_table(folder: str | Path, table: str, what: str, columns: int

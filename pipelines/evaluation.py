@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from device.audio import SAMPLE_RATE, load_audio
-from device.errors import BadInput, GlassesError
-from pipelines.cases import read_table
-from pipelines.scoring import word_error_rate
+from glasses.device.audio import SAMPLE_RATE, load_audio
+from glasses.device.errors import BadInput, GlassesError
+from glasses.pipelines.cases import read_table
+from glasses.pipelines.scoring import word_error_rate
 
 TRUTH = "truth.tsv"
 _MAX_ERROR = 300  # characters of a child's error message that come back

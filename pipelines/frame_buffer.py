@@ -5,8 +5,8 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
 
-from pipelines.frames import VideoFrame
-from pipelines.stage import Stage
+from glasses.pipelines.frames import VideoFrame
+from glasses.pipelines.stage import Stage
 
 
 class FrameBuffer(Stage):

@@ -6,13 +6,15 @@ of a small grey copy: cheap (well under a millisecond a frame) and blind to the 
 the camera's frames.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import cv2
 import numpy as np
 
-from pipelines.frame_buffer import FrameBuffer
-from pipelines.frames import VideoFrame
+from glasses.pipelines.frame_buffer import FrameBuffer
+from glasses.pipelines.frames import Utterance, VideoFrame
+from glasses.pipelines.stage import Stage
 
 SHARPNESS_WIDTH = 320  # frames are shrunk to this width before the Laplacian
 RECENT = 8  # the sharpest of the last this many frames inside the utterance wins
@@ -44,3 +46,19 @@ def frame_for(buffer: FrameBuffer, start_ns: int, end_ns: int) -> VideoFrame | N
     if chosen is None and (near := buffer.nearest(end_ns)) is not None:
         chosen = near if abs(near.t_ns - end_ns) <= NEAR_NS else None
     return chosen
+
+
+class FrameChoice(Stage):
+    """Gives each final utterance its frame, as the VAD emits it (while the frame buffer
+    still holds the question's frames: in the simulated and offline modes the camera may
+    run seconds ahead of the speech recogniser). Partial utterances pass as they are."""
+
+    name = "frame-choice"
+
+    def __init__(self, buffer: FrameBuffer):
+        self.buffer = buffer
+
+    def process(self, item: Utterance) -> Iterable[Utterance]:
+        if not item.final:
+            return (item,)
+        return (replace(item, frame=frame_for(self.buffer, item.start_ns, item.end_ns)),)

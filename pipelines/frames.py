@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from device.audio import SAMPLE_RATE
-from device.clock import NS_PER_S
+from glasses.device.audio import SAMPLE_RATE
+from glasses.device.clock import NS_PER_S
 
 
 @dataclass(frozen=True, eq=False)
@@ -18,11 +18,13 @@ class AudioChunk:
     """Microphone audio: `samples` (n,) float32 at 16 kHz mono.
 
     `t_ns` is the capture time of the first sample; `offset` its index in the stream.
+    `gated`: the wearer muted the microphone, `samples` are silence standing in for it.
     """
 
     t_ns: int
     samples: np.ndarray
     offset: int
+    gated: bool = False
 
     @property
     def end_ns(self) -> int:
@@ -50,6 +52,8 @@ class Utterance:
     (`final` False) is the speech so far, sent while the wearer is still talking; its
     end is the newest sample, unless `ending`: the speech seems to have ended at
     `speech_end` and, if the silence lasts, the final utterance will be exactly this one.
+    `frame`: the camera frame the question is about (final utterances, once chosen by
+    `pipelines/frame_choice.FrameChoice`; None while the camera is off).
     """
 
     t_ns: int
@@ -60,6 +64,7 @@ class Utterance:
     speech_end: int
     final: bool = True
     ending: bool = False
+    frame: VideoFrame | None = None
 
     @property
     def duration_s(self) -> float:
@@ -71,12 +76,16 @@ class Utterance:
 class Transcript:
     """Recognised text of an utterance; `final` is False for partial hypotheses.
 
-    `t_ns` is the utterance's end of speech (its capture time), `start_ns` its start."""
+    `t_ns` is the utterance's end of speech (its capture time), `start_ns` its start;
+    `frame` the utterance's frame (final transcripts). A question asked as text has
+    `source` "text" and is stamped when it was asked."""
 
     t_ns: int
     text: str
     final: bool
     start_ns: int = 0
+    frame: VideoFrame | None = None
+    source: str = "voice"
 
 
 @dataclass(frozen=True)

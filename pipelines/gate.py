@@ -1,8 +1,9 @@
 """Gates the wearer controls: the microphone's mute or push-to-talk, the camera's privacy.
 
-A closed audio gate passes silence of the same length (the stream's timing and the VAD's
-endpointing go on: a question cut off by mute ends like one followed by silence); a
-closed video gate passes nothing (no frame is kept while the camera is off).
+A closed audio gate passes silence of the same length, marked `gated` (the stream's
+timing goes on, and the VAD drops a question cut off by mute: what was said before the
+mute is not answered); a closed video gate passes nothing (no frame is kept while the
+camera is off).
 """
 
 import threading
@@ -11,8 +12,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from pipelines.frames import AudioChunk, VideoFrame
-from pipelines.stage import Stage
+from glasses.pipelines.frames import AudioChunk, VideoFrame
+from glasses.pipelines.stage import Stage
 
 
 class Gate(Stage):
@@ -45,5 +46,5 @@ class Gate(Stage):
             return (item,)
         self.closed_items += 1
         if isinstance(item, AudioChunk):
-            return (replace(item, samples=np.zeros_like(item.samples)),)
+            return (replace(item, samples=np.zeros_like(item.samples), gated=True),)
         return ()

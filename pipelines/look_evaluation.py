@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from device.camera import read_image
-from models.answers import cards
-from models.vlm import Vlm
-from pipelines.cases import read_table
-from pipelines.scoring import accepted
+from glasses.device.camera import read_image
+from glasses.models.answers import cards
+from glasses.models.vlm import Vlm
+from glasses.pipelines.cases import read_table
+from glasses.pipelines.scoring import accepted
 
 CASES = "cases.tsv"
 WHAT = f"a look-and-tell set is images plus {CASES}: file, question, accepted words split by |"

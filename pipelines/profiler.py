@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.sessions import START_SUFFIX
-from pipelines.spans import Span, SpanRecorder
+from glasses.models.sessions import START_SUFFIX
+from glasses.pipelines.spans import Span, SpanRecorder
 
 IDLE_MS = 0.05  # calls shorter than this are counted, but not in the percentiles
 TURN_STEPS = ("final_text", "first_token", "answer_shown", "spoken")

@@ -5,7 +5,7 @@ from collections import deque
 from enum import Enum
 from typing import Any
 
-from device.clock import now_ns
+from glasses.device.clock import now_ns
 
 POLL_S = 0.1  # how often a blocked thread checks for a stop request
 

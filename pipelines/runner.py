@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from device.clock import NS_PER_S, now_ns
-from device.errors import GlassesError
-from pipelines.frames import AudioChunk
-from pipelines.queues import END, POLL_S, Policy, Stopped, StreamQueue
-from pipelines.sources import Mode, Source, Timeline
-from pipelines.spans import Span, SpanRecorder
-from pipelines.stage import Stage
+from glasses.device.clock import NS_PER_S, now_ns
+from glasses.device.errors import GlassesError
+from glasses.pipelines.frames import AudioChunk
+from glasses.pipelines.queues import END, POLL_S, Policy, Stopped, StreamQueue
+from glasses.pipelines.sources import Mode, Source, Timeline
+from glasses.pipelines.spans import Span, SpanRecorder
+from glasses.pipelines.stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class Runner:
         self.recorder = SpanRecorder(options.span_capacity)
         self._chains: list[_Chain] = []
         self._observers: list[Observer] = []
+        self._failure_hooks: list[Callable[[ChainStats], None]] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._opened: list[Stage] = []
@@ -103,6 +104,17 @@ class Runner:
     def observe(self, observer: Observer) -> None:
         """Call `observer(name, item)` for every item emitted; it must be quick."""
         self._observers.append(observer)
+
+    def on_failure(self, hook: Callable[[ChainStats], None]) -> None:
+        """Call `hook(stats)` from the failing thread when a chain's source or stage fails."""
+        self._failure_hooks.append(hook)
+
+    def _failed(self, chain: _Chain) -> None:
+        for hook in self._failure_hooks:
+            try:
+                hook(chain.stats)
+            except Exception:
+                log.exception("failure hook for %s", chain.source.name)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -213,9 +225,11 @@ class Runner:
             pass
         except GlassesError as e:
             stats.error, stats.exit_code = str(e), e.exit_code
+            self._failed(chain)
         except Exception as e:  # a device library failing in its own way
             stats.error, stats.exit_code = f"{source.name} failed: {type(e).__name__}: {e}", 1
             log.debug("%s", stats.error, exc_info=True)
+            self._failed(chain)
         finally:
             if sid >= 0:
                 self._timeline.leave(sid)
@@ -245,6 +259,7 @@ class Runner:
                 chain.stats.error = f"stage {stage.name}: {e if known else repr(e)}"
                 chain.stats.exit_code = e.exit_code if known else 1
             log.debug("stage %s failed", stage.name, exc_info=True)
+            self._failed(chain)
             self._stop_after_error(chain, index)
         finally:
             try:

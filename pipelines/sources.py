@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
-from device.audio import SAMPLE_RATE
-from device.camera import Camera
-from device.clock import NS_PER_S, now_ns, sleep_until
-from device.microphone import Microphone
-from pipelines.frames import AudioChunk, VideoFrame
-from pipelines.queues import Policy
+from glasses.device.audio import SAMPLE_RATE
+from glasses.device.camera import Camera
+from glasses.device.clock import NS_PER_S, now_ns, sleep_until
+from glasses.device.microphone import Microphone
+from glasses.pipelines.frames import AudioChunk, VideoFrame
+from glasses.pipelines.queues import Policy
 
 
 class Mode(Enum):

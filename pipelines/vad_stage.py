@@ -6,13 +6,13 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from device.audio import SAMPLE_RATE
-from device.boards import BoardProfile
-from device.clock import NS_PER_S
-from models.store import ModelStore
-from models.vad import WINDOW, Endpointer, SileroVad, VadEvent, VadOptions
-from pipelines.frames import AudioChunk, Utterance
-from pipelines.stage import Stage
+from glasses.device.audio import SAMPLE_RATE
+from glasses.device.boards import BoardProfile
+from glasses.device.clock import NS_PER_S
+from glasses.models.store import ModelStore
+from glasses.models.vad import WINDOW, Endpointer, SileroVad, VadEvent, VadOptions
+from glasses.pipelines.frames import AudioChunk, Utterance
+from glasses.pipelines.stage import Stage
 
 
 class VadStage(Stage):
@@ -47,6 +47,8 @@ class VadStage(Stage):
             self._pending = np.zeros(0, dtype=np.float32)
             self._pos = self._kept_from = item.offset
             self._kept = np.zeros(0, dtype=np.float32)
+        if item.gated and self._endpointer.speech_start is not None:
+            self._drop_open_speech()
         self._anchors.append((item.offset, item.t_ns))
         self._pending = np.concatenate([self._pending, item.samples])
         self._kept = np.concatenate([self._kept, item.samples])
@@ -54,6 +56,11 @@ class VadStage(Stage):
 
     def flush(self) -> Iterable[Utterance]:
         yield from self._windows(final=True)
+
+    def _drop_open_speech(self) -> None:
+        """Muted mid-question: what was said is not the wearer's question to answer."""
+        self._endpointer.reset()
+        self._early_sent = None
 
     def _windows(self, final: bool) -> Iterator[Utterance]:
         while len(self._pending) >= WINDOW or (final and len(self._pending)):

@@ -1,11 +1,13 @@
-"""Session events as JSON lines, times in seconds since the session started."""
+"""The session's event log: the assistant's events as JSON lines, times in seconds since the
+session started."""
 
 import json
 import threading
 from pathlib import Path
 from typing import IO, Any
 
-from device.clock import NS_PER_S, now_ns
+from glasses.device.clock import NS_PER_S, now_ns
+from glasses.pipelines.events import Event, SessionStarted
 
 
 class EventLog:
@@ -20,14 +22,18 @@ class EventLog:
     def seconds(self, t_ns: int) -> float:
         return round((t_ns - self.start_ns) / NS_PER_S, 4)
 
-    def add(self, kind: str, **fields: Any) -> dict[str, Any]:
-        event = {"t": self.seconds(now_ns()), "type": kind, **fields}
+    def add_event(self, event: Event) -> None:
+        """Write one of the assistant's typed events; `session_start` sets time 0."""
+        if isinstance(event, SessionStarted):
+            self.start_ns = event.t_ns
+        self._write(event.to_dict(self.start_ns))
+
+    def _write(self, event: dict[str, Any]) -> None:
         with self._lock:
             self.events.append(event)
             if self._file:
                 self._file.write(json.dumps(event) + "\n")
                 self._file.flush()
-        return event
 
     def close(self) -> None:
         if self._file:

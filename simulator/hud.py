@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from device.clock import NS_PER_S, now_ns
-from device.display import Card, DisplayModel, compose, hud_rect, render
-from models.answers import cards
+from glasses.device.clock import NS_PER_S, now_ns
+from glasses.device.display import Card, DisplayModel, compose, hud_rect, render
+from glasses.models.answers import cards
 
 CARD_S = 3.0  # a long answer's cards follow each other this often
 TINT = 0.45  # the view behind the display region is dimmed to this fraction

@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from device.audio import SAMPLE_RATE, write_wav
-from device.errors import BadInput
+from glasses.device.audio import SAMPLE_RATE, write_wav
+from glasses.device.errors import BadInput
 
 
 class Recorder:

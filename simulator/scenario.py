@@ -25,10 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from device.audio import SAMPLE_RATE, load_audio, write_wav
-from device.camera import Camera, read_image
-from device.errors import BadInput
-from pipelines.scoring import accepted
+from glasses.device.audio import SAMPLE_RATE, load_audio, write_wav
+from glasses.device.camera import Camera, read_image
+from glasses.device.errors import BadInput
+from glasses.pipelines.scoring import accepted
 
 FPS = 15.0  # rendered views' frame rate
 TAIL_S = 4.0  # a session lasts this long after the last question starts, by default

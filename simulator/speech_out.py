@@ -3,26 +3,31 @@ there is one, into the recording when there is one, and logged with their delay.
 
 import queue
 import threading
+from collections.abc import Callable
 
-from device.clock import NS_PER_S, now_ns
-from device.errors import DeviceFailure
-from device.voice import Speaker, Voice
-from simulator.events import EventLog
-from simulator.recorder import Recorder
+from glasses.device.clock import NS_PER_S, now_ns
+from glasses.device.errors import DeviceFailure
+from glasses.device.voice import Speaker, Voice
+from glasses.pipelines.events import Event, Notice, Spoken
+from glasses.simulator.recorder import Recorder
 
 
 class SpeechOut:
-    def __init__(self, log: EventLog, recorder: Recorder | None):
+    """`publish` takes its events (spoken, notice); `start_ns` places its sound in the
+    recording (the session's media time 0, set once the assistant has started)."""
+
+    def __init__(self, publish: Callable[[Event], None], recorder: Recorder | None):
         self.voice = Voice()
         self.voice.speak("Ready.")  # the first synthesis is slow: not on a wearer's turn
-        self.log, self.recorder = log, recorder
+        self.publish, self.recorder = publish, recorder
+        self.start_ns = now_ns()
         try:
             self.speaker: Speaker | None = Speaker()
             where = "speaker"
         except DeviceFailure as e:
             self.speaker = None
             where = "the recording" if recorder else "nowhere (no speaker, no recording)"
-            log.add("notice", message=f"speech out: {e}; answers are spoken into {where}")
+            publish(Notice(now_ns(), f"speech out: {e}; answers are spoken into {where}"))
         self.where = where
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="speech-out", daemon=True)
@@ -43,10 +48,8 @@ class SpeechOut:
             text, speech_end_ns = job
             audio = self.voice.speak(text)
             at = now_ns()
-            self.log.add("spoken", text=text, seconds=round(len(audio) / 16000, 2),
-                         speech_end=self.log.seconds(speech_end_ns),
-                         since_speech_end_ms=round((at - speech_end_ns) / 1e6, 1))
+            self.publish(Spoken(at, text, round(len(audio) / 16000, 2), speech_end_ns))
             if self.recorder is not None:
-                self.recorder.add_audio(audio, (at - self.log.start_ns) / NS_PER_S)
+                self.recorder.add_audio(audio, (at - self.start_ns) / NS_PER_S)
             if self.speaker is not None:
                 self.speaker.play(audio)

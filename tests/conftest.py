@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from device.audio import SAMPLE_RATE, load_audio, write_wav
-from models.store import ModelStore
+from glasses.device.audio import SAMPLE_RATE, load_audio, write_wav
+from glasses.models.store import ModelStore
 
 # what the assistant says about scikit-image's coffee photo (the demo's first view)
 ESPRESSO = "It looks like an espresso: a small serving of concentrated coffee."
@@ -19,7 +19,7 @@ ESPRESSO = "It looks like an espresso: a small serving of concentrated coffee."
 @pytest.fixture(scope="session")
 def store() -> ModelStore:
     """The real model store, prepared once (a no-op when it already is)."""
-    from export.prepare import prepare
+    from glasses.export.prepare import prepare
 
     store = ModelStore()
     prepare(store, progress=lambda msg: print(msg, file=sys.stderr))

@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.audio import SAMPLE_RATE, load_audio
-from device.boards import BoardProfile
-from device.errors import BadInput
-from models.asr import AsrOptions, WhisperOnnx
-from pipelines.scoring import normalise_words
+from glasses.device.audio import SAMPLE_RATE, load_audio
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput
+from glasses.models.asr import AsrOptions, WhisperOnnx
+from glasses.pipelines.scoring import normalise_words
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "simulator" / "demo" / "demo.wav"
@@ -36,7 +36,7 @@ def test_transcribes_the_demo_questions(asr, questions):
 
 @pytest.fixture(scope="module")
 def requests(tmp_path_factory) -> list[tuple[np.ndarray, str]]:
-    from export.speech_set import make_speech_set
+    from glasses.export.speech_set import make_speech_set
 
     folder = tmp_path_factory.mktemp("requests")
     clips = make_speech_set(folder, count=8, seed=3, progress=lambda _: None, hibari=False)
@@ -72,10 +72,10 @@ def test_empty_silent_and_bad_audio(asr):
 
 def test_streaming_gives_growing_partials_then_the_final_at_the_endpoint(store):
     """VAD with partials -> ASR, driven directly (no threads): every transcript in order."""
-    from models.vad import VadOptions
-    from pipelines.asr_stage import AsrStage
-    from pipelines.frames import AudioChunk, Transcript
-    from pipelines.vad_stage import VadStage
+    from glasses.models.vad import VadOptions
+    from glasses.pipelines.asr_stage import AsrStage
+    from glasses.pipelines.frames import AudioChunk, Transcript
+    from glasses.pipelines.vad_stage import VadStage
 
     board = BoardProfile.laptop()
     vad = VadStage(store, board, VadOptions(partial_every_ms=400, early_end=True))

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from test_cli import ROOT, assert_one_line_error, glasses
 
-from device.audio import SAMPLE_RATE, load_audio, resample, write_wav
-from models.asr import DEFAULT_MODEL
+from glasses.device.audio import SAMPLE_RATE, load_audio, resample, write_wav
+from glasses.models.asr import DEFAULT_MODEL
 
 DEMO = ROOT / "simulator" / "demo" / "demo.wav"  # two questions, at 1.0 s and 5.5 s
 QUESTIONS = ((0.5, 3.0, "What am I looking at?"), (5.0, 7.5, "Read that sign for me."),
@@ -171,7 +171,7 @@ def test_eval_asr_compares_with_whisper_in_separate_processes(store, speech_set)
 
 
 def test_eval_asr_table_has_ratios_against_whisper():
-    from cli.asr_cmd import _eval_text
+    from glasses.cli.asr_cmd import _eval_text
 
     def engine(median, rss, wer):
         return {"model": "tiny.en", "wer": wer, "median_ms": median, "p90_ms": median * 1.5,
@@ -189,10 +189,10 @@ def test_eval_asr_table_has_ratios_against_whisper():
 def test_an_engine_that_fails_in_its_process_comes_back_as_one_line(demo, tmp_path):
     from functools import partial
 
-    from export.asr_engines import make_engine
-    from models.asr import AsrOptions
-    from models.store import ModelStore
-    from pipelines.evaluation import Clip, EngineFailed, evaluate_isolated
+    from glasses.export.asr_engines import make_engine
+    from glasses.models.asr import AsrOptions
+    from glasses.models.store import ModelStore
+    from glasses.pipelines.evaluation import Clip, EngineFailed, evaluate_isolated
 
     unprepared = ModelStore(tmp_path / "no-store")
     factory = partial(make_engine, "onnx", AsrOptions(), unprepared)
@@ -218,7 +218,7 @@ def test_the_commands_import_neither_torch_nor_faster_whisper():
 
 
 def test_percentile_interpolates_as_numpy_does():
-    from pipelines.evaluation import percentile
+    from glasses.pipelines.evaluation import percentile
 
     values = [5.0, 1.0, 9.0, 3.0, 7.5, 2.0]
     for q in (0, 10, 50, 90, 100):

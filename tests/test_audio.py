@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from device.audio import (
+from glasses.device.audio import (
     SAMPLE_RATE,
     Resampler,
     load_audio,
@@ -15,7 +15,7 @@ from device.audio import (
     to_mono,
     write_wav,
 )
-from device.errors import BadInput
+from glasses.device.errors import BadInput
 
 RATES = (8000, 16000, 22050, 44100, 48000)
 PCM, FLOAT, EXTENSIBLE = 1, 3, 0xFFFE

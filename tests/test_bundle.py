@@ -11,11 +11,11 @@ import tarfile
 import pytest
 from test_cli import ROOT, assert_one_line_error, glasses
 
-from device.boards import BoardProfile
-from device.errors import StoreError
-from export.bundle import build_bundle
-from models.bundle import MANIFEST, open_bundle
-from models.deployment import runtime_files
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import StoreError
+from glasses.export.bundle import build_bundle
+from glasses.models.bundle import MANIFEST, open_bundle
+from glasses.models.deployment import runtime_files
 
 
 @pytest.fixture(scope="module")

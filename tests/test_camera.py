@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from device.camera import Camera, CameraFrame, list_cameras
-from device.clock import NS_PER_S
-from device.errors import BadInput, DeviceFailure, GlassesError
+from glasses.device.camera import Camera, CameraFrame, list_cameras
+from glasses.device.clock import NS_PER_S
+from glasses.device.errors import BadInput, DeviceFailure, GlassesError
 
 W, H, N, FPS = 160, 120, 30, 10.0
 
@@ -180,7 +180,7 @@ def test_list_cameras_does_not_raise() -> None:
 
 def test_timed_call_gives_up() -> None:
     """The guard around webcam reads: a stuck call is abandoned after its timeout."""
-    from device.camera import _call_with_timeout
+    from glasses.device.camera import _call_with_timeout
 
     start = time.monotonic()
     assert _call_with_timeout(lambda: time.sleep(5), 0.1) == (False, None)

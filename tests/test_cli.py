@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import ESPRESSO, write_video
-from device.audio import SAMPLE_RATE, write_wav
+from glasses.device.audio import SAMPLE_RATE, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ def glasses(*args: str, home: Path | None = None, timeout: float = 60):
     env = dict(os.environ)
     if home is not None:
         env["GLASSES_HOME"] = str(home)
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "glasses.cli.main", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -123,8 +123,8 @@ def test_simulate_demo_headless_prints_what_it_did(store):
 def test_ctrl_c_ends_a_realtime_session_within_one_second(bad, store, tmp_path):
     events = tmp_path / "events.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "simulate", "--headless", "--asr-model", "tiny.en",
-         "--view", str(bad / "short.mp4"), "--events", str(events)],
+        [sys.executable, "-m", "glasses.cli.main", "simulate", "--headless", "--asr-model",
+         "tiny.en", "--view", str(bad / "short.mp4"), "--events", str(events)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 60

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from device.errors import BadInput
-from models.colour import ColourReading, colour_name, name_colour
+from glasses.device.errors import BadInput
+from glasses.models.colour import ColourReading, colour_name, name_colour
 
 H, W = 480, 640
 
@@ -110,9 +110,9 @@ def test_bad_inputs_are_refused(image, region):
 
 def test_real_photo_the_red_espresso_cup():
     """scikit-image's coffee.png: a red-brown cup and saucer on a wooden table."""
-    from export.prepare import fetch_wheel
-    from export.vision_build import SKIMAGE_PHOTOS, read_photo
-    from models.store import ModelStore
+    from glasses.export.prepare import fetch_wheel
+    from glasses.export.vision_build import SKIMAGE_PHOTOS, read_photo
+    from glasses.models.store import ModelStore
 
     wheel = fetch_wheel(SKIMAGE_PHOTOS, ModelStore().home / "downloads", print, "photos")
     coffee = read_photo(wheel, "coffee.png")  # (400, 600, 3)

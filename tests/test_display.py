@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from device.display import (
+from glasses.device.display import (
     Card,
     DisplayModel,
     compose,
@@ -14,7 +14,7 @@ from device.display import (
     render,
     screen_available,
 )
-from device.errors import BadInput
+from glasses.device.errors import BadInput
 
 CARD = Card(
     title="Street sign",

@@ -8,20 +8,20 @@ import pytest
 
 torch = pytest.importorskip("torch")  # the recipe is build-time code
 
-from device.boards import BoardProfile  # noqa: E402
-from device.camera import read_image  # noqa: E402
-from export.distill import Counterfactuals, StudentParts, TrainOptions, train  # noqa: E402
-from export.distill_build import build_student  # noqa: E402
-from export.distill_data import PHOTOS, key_words, read_answers, target  # noqa: E402
-from export.lm_onnx import Llama, LlamaDims  # noqa: E402
-from export.student import StudentDims  # noqa: E402
-from export.vision_build import mobilenet_v2  # noqa: E402
-from models import answers, ocr, student, vision  # noqa: E402
-from models import lm as lm_model  # noqa: E402
-from models.deployment import open_vlm, runtime_files  # noqa: E402
-from models.store import ModelStore  # noqa: E402
-from models.vlm import Teacher, VlmOptions  # noqa: E402
-from pipelines.look_evaluation import evaluate_look, read_look_set  # noqa: E402
+from glasses.device.boards import BoardProfile  # noqa: E402
+from glasses.device.camera import read_image  # noqa: E402
+from glasses.export.distill import Counterfactuals, StudentParts, TrainOptions, train  # noqa: E402
+from glasses.export.distill_build import build_student, claim_work  # noqa: E402
+from glasses.export.distill_data import PHOTOS, key_words, read_answers, target  # noqa: E402
+from glasses.export.lm_onnx import Llama, LlamaDims  # noqa: E402
+from glasses.export.student import StudentDims  # noqa: E402
+from glasses.export.vision_build import mobilenet_v2  # noqa: E402
+from glasses.models import answers, ocr, student, vision  # noqa: E402
+from glasses.models import lm as lm_model  # noqa: E402
+from glasses.models.deployment import open_vlm, runtime_files  # noqa: E402
+from glasses.models.store import ModelStore  # noqa: E402
+from glasses.models.vlm import Teacher, VlmOptions  # noqa: E402
+from glasses.pipelines.look_evaluation import evaluate_look, read_look_set  # noqa: E402
 
 TINY = StudentDims(hidden=32, n_visual=2, measure_hidden=16, lora_rank=2)
 FAST = TrainOptions(steps=10, batch=4, lr=1e-2, lora_lr=1e-2, warmup=1, checkpoint_every=5)
@@ -54,6 +54,7 @@ def tiny_student(store, tmp_path_factory) -> tuple[ModelStore, Path, dict]:
     target_store.add(ocr.MODEL, {f.name: store.path(ocr.MODEL, f.name) for f in entry.files},
                      entry.provenance)
     teacher = Teacher(store, BoardProfile.laptop())
+    claim_work(root / "work", fresh=False)
     figures = build_student(target_store, root / "work", FAST, 0.01, TINY, print,
                             tiny_parts(store), teacher)
     return target_store, root / "work", figures
@@ -112,7 +113,7 @@ def test_an_interrupted_training_resumes_where_its_checkpoint_left_it(store, tin
 
 
 def test_a_checkpoint_from_other_settings_is_refused(store, tiny_student, tmp_path):
-    from export.distill import DistillError
+    from glasses.export.distill import DistillError
 
     _, work, _ = tiny_student
     other = TrainOptions(steps=2, batch=4, checkpoint_every=1)

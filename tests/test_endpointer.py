@@ -1,6 +1,6 @@
 """The endpointer is pure logic: fed made-up probabilities, no model."""
 
-from models.vad import WINDOW, Endpointer, VadOptions
+from glasses.models.vad import WINDOW, Endpointer, VadOptions
 
 
 def feed(probs, options=VadOptions()):

@@ -3,10 +3,10 @@
 import cv2
 import numpy as np
 
-from export.look_set import sign_view
-from pipelines.frame_buffer import FrameBuffer
-from pipelines.frame_choice import RECENT, frame_for, sharpest, sharpness
-from pipelines.frames import VideoFrame
+from glasses.export.look_set import sign_view
+from glasses.pipelines.frame_buffer import FrameBuffer
+from glasses.pipelines.frame_choice import RECENT, frame_for, sharpest, sharpness
+from glasses.pipelines.frames import VideoFrame
 
 MS = 1_000_000
 

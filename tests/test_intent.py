@@ -2,10 +2,10 @@
 
 import pytest
 
-from models import answers
-from models.colour import ColourReading
-from models.intent import Intent, asked_thing, intent_of, subject
-from models.vision import Label
+from glasses.models import answers
+from glasses.models.colour import ColourReading
+from glasses.models.intent import Intent, asked_thing, intent_of, subject
+from glasses.models.vision import Label
 
 
 @pytest.mark.parametrize("question, intent", [

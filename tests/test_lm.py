@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from device.boards import BoardProfile
-from models.bpe import ByteBPE
-from models.lm import STORE_NAME, AnswerModel
-from models.store import ModelStore
+from glasses.device.boards import BoardProfile
+from glasses.models.bpe import ByteBPE
+from glasses.models.lm import STORE_NAME, AnswerModel
+from glasses.models.store import ModelStore
 
 SYSTEM = "You are a helpful assistant on smart glasses. Answer briefly."
 

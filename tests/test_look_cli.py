@@ -8,9 +8,9 @@ import pytest
 from test_cli import ROOT, assert_one_line_error, glasses
 
 from conftest import ESPRESSO
-from device.audio import SAMPLE_RATE, write_wav
-from export.look_set import make_set
-from export.vision_build import SKIMAGE_PHOTOS, read_photo
+from glasses.device.audio import SAMPLE_RATE, write_wav
+from glasses.export.look_set import make_set
+from glasses.export.vision_build import SKIMAGE_PHOTOS, read_photo
 
 DEMO = ROOT / "simulator" / "demo"  # questions at 1.0 s and 5.5 s
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.audio import load_audio
-from models.mel import (
+from glasses.device.audio import load_audio
+from glasses.models.mel import (
     FRAMES_PER_SECOND,
     HOP_LENGTH,
     N_FFT,

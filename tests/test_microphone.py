@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from device.audio import SAMPLE_RATE, load_audio, write_wav
-from device.errors import BadInput, DeviceFailure
-from device.microphone import AudioBlock, Microphone, list_microphones
+from glasses.device.audio import SAMPLE_RATE, load_audio, write_wav
+from glasses.device.errors import BadInput, DeviceFailure
+from glasses.device.microphone import AudioBlock, Microphone, list_microphones
 
 
 def noise_wav(path, rate: int, seconds: float, channels: int = 1):

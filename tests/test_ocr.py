@@ -4,10 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-from device.boards import BoardProfile
-from device.errors import BadInput
-from models.ocr import TextLine, TextReader
-from models.store import ModelStore
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput
+from glasses.models.ocr import TextLine, TextReader
+from glasses.models.store import ModelStore
 
 SIZE = (640, 480)  # width, height: the camera's frame
 

@@ -5,8 +5,8 @@ import json
 import pytest
 from test_cli import assert_one_line_error, glasses
 
-from pipelines.profiler import percentiles, stage_stats, turn_summary, turns_of
-from pipelines.spans import Span
+from glasses.pipelines.profiler import percentiles, stage_stats, turn_summary, turns_of
+from glasses.pipelines.spans import Span
 
 MS = 1_000_000
 

@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from pipelines.queues import END, Policy, Stopped, StreamQueue
+from glasses.pipelines.queues import END, Policy, Stopped, StreamQueue
 
 
 def test_newest_policy_drops_oldest_and_counts():

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from conftest import write_video
-from device.audio import SAMPLE_RATE, write_wav
-from device.camera import Camera
-from device.errors import BadInput
-from device.microphone import Microphone
-from pipelines.runner import Interrupted, Runner, RunnerOptions
-from pipelines.sources import CameraSource, MicrophoneSource, Mode
-from pipelines.stage import Stage
+from glasses.device.audio import SAMPLE_RATE, write_wav
+from glasses.device.camera import Camera
+from glasses.device.errors import BadInput
+from glasses.device.microphone import Microphone
+from glasses.pipelines.runner import Interrupted, Runner, RunnerOptions
+from glasses.pipelines.sources import CameraSource, MicrophoneSource, Mode
+from glasses.pipelines.stage import Stage
 
 
 class Slow(Stage):

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from conftest import write_video
-from device.audio import SAMPLE_RATE, load_audio
-from device.errors import BadInput
-from simulator.scenario import FPS, check, load_scenario, prepare
-from simulator.session import DEMO_SCENARIO
+from glasses.device.audio import SAMPLE_RATE, load_audio
+from glasses.device.errors import BadInput
+from glasses.simulator.scenario import FPS, check, load_scenario, prepare
+from glasses.simulator.session import DEMO_SCENARIO
 
 
 def write(folder, text: str):

@@ -14,22 +14,20 @@ import pytest
 from test_cli import ROOT, glasses
 
 from conftest import ESPRESSO
-from device.audio import SAMPLE_RATE, load_audio, write_wav
-from device.boards import BoardProfile
-from device.camera import Camera
-from device.errors import DeviceFailure
-from export.vision_build import SKIMAGE_PHOTOS, read_photo
-from pipelines.frame_buffer import FrameBuffer
-from pipelines.frames import AudioChunk, VideoFrame
-from pipelines.gate import Gate
-from pipelines.look_stage import NO_VIEW
-from pipelines.queues import Policy
-from pipelines.runner import Runner, RunnerOptions
-from pipelines.sources import CameraSource, Mode, Source
-from simulator.events import EventLog
-from simulator.hud import HudState, HudView, draw
-from simulator.present import Controls, Presenter
-from simulator.session import DEMO_AUDIO
+from glasses.device.audio import SAMPLE_RATE, load_audio, write_wav
+from glasses.device.boards import BoardProfile
+from glasses.device.camera import Camera
+from glasses.device.errors import DeviceFailure
+from glasses.device.microphone import AudioBlock, Microphone
+from glasses.export.vision_build import SKIMAGE_PHOTOS, read_photo
+from glasses.pipelines.assistant import Assistant, AssistantOptions
+from glasses.pipelines.frames import AudioChunk, VideoFrame
+from glasses.pipelines.gate import Gate
+from glasses.pipelines.look_stage import NO_VIEW
+from glasses.simulator.events import EventLog
+from glasses.simulator.hud import HudState, HudView, draw
+from glasses.simulator.present import Presenter
+from glasses.simulator.session import DEMO_AUDIO, _show
 
 FIRST_QUESTION_S = 4.0  # the demo's first question ends before this
 
@@ -61,7 +59,7 @@ def test_gates_silence_audio_and_withhold_frames():
     assert list(gate.process(chunk)) == [chunk]
     assert gate.toggle() is False
     (silent,) = gate.process(chunk)
-    assert silent.t_ns == chunk.t_ns and not silent.samples.any()
+    assert silent.t_ns == chunk.t_ns and not silent.samples.any() and silent.gated
     camera = Gate("camera-gate", is_open=False)
     assert list(camera.process(VideoFrame(0, np.zeros((2, 2, 3), np.uint8), 0))) == []
     assert gate.closed_items == camera.closed_items == 1
@@ -175,7 +173,7 @@ def test_the_window_shows_the_answer_card_and_obeys_its_keys(
 
     events = tmp_path / "events.jsonl"
     env = {**os.environ, "DISPLAY": xdisplay, "GLASSES_HOME": str(store.home)}
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "simulate", "--view",
+    proc = subprocess.Popen([sys.executable, "-m", "glasses.cli.main", "simulate", "--view",
                              str(coffee_stills), "--audio", str(first_question), "--duration",
                              "60", "--events", str(events)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -212,37 +210,33 @@ def test_the_window_shows_the_answer_card_and_obeys_its_keys(
     assert "turn 1: heard" in out
 
 
-class UnpluggedMicrophone(Source):
+class UnpluggedMicrophone(Microphone):
     """Stands in for a USB microphone pulled out after about a second of silence."""
 
-    name, policy, live = "microphone usb", Policy.KEEP_ALL, False
-    chunk_ns = 32_000_000
+    def __init__(self):
+        super().__init__("usb", 32)
 
-    def items(self, timeline, sid):
+    def blocks(self):
         for i in range(31):
-            t = timeline.due(sid, (i + 1) * self.chunk_ns)
-            if t is None:
-                return
-            yield AudioChunk(t - self.chunk_ns, np.zeros(512, np.float32), i * 512)
+            yield AudioBlock(np.zeros(512, np.float32), i * 512)
         raise DeviceFailure("microphone usb: the device was unplugged")
 
 
-def test_a_microphone_that_fails_mid_run_is_reported_and_the_view_goes_on(video):
+def test_a_microphone_that_fails_mid_run_is_reported_and_the_view_goes_on(store, video):
     camera = Camera.open(video)  # 8 s at 15 fps
-    frames, mic_gate, camera_gate = FrameBuffer(), Gate("mic-gate"), Gate("camera-gate")
-    runner = Runner(RunnerOptions(mode=Mode.REALTIME))
-    camera_chain = runner.add_chain(CameraSource(camera), [camera_gate, frames])
-    mic_chain = runner.add_chain(UnpluggedMicrophone(), [mic_gate])
-    log, hud, board = EventLog(), HudState(), BoardProfile.laptop()
-    runner.start()
-    log.start_ns = runner.start_ns
-    presenter = Presenter(runner, frames, hud, log, board.display, (160, 120), 15.0,
-                          Controls(mic_gate, camera_gate, False), [camera_chain, mic_chain],
-                          window=False, recorder=None)
+    assistant = Assistant(AssistantOptions(view=str(video), audio=None), store)
+    hud, board = HudState(), BoardProfile.laptop()
+    log = EventLog()
+    assistant.subscribe(log.add_event)
+    assistant.subscribe(lambda e: _show(e, hud, None))
+    assistant.start(camera=camera, microphone=UnpluggedMicrophone())
+    presenter = Presenter(assistant, hud, board.display, (160, 120), 15.0, window=False,
+                          recorder=None)
     stats = presenter.run(duration_s=3.0)
-    runner.finish(0)
+    report = assistant.stop()
     (failure,) = [e for e in log.events if e["type"] == "device_error"]
     assert failure["device"] == "microphone" and "unplugged" in failure["message"]
     assert hud.get().message == "microphone lost" and hud.get().camera_on
+    camera_chain = next(c for c in report.chains if c.source.startswith("camera"))
     assert stats.wall_s > failure["t"] and camera_chain.error is None
     assert camera_chain.produced > 15 * failure["t"], "the camera went on after the mic died"

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.audio import SAMPLE_RATE, load_audio, read_wav
-from export import speech_set
-from export.speech_set import ESPEAK_VOICES, REQUESTS, make_speech_set, mix_at_snr
+from glasses.device.audio import SAMPLE_RATE, load_audio, read_wav
+from glasses.export import speech_set
+from glasses.export.speech_set import ESPEAK_VOICES, REQUESTS, make_speech_set, mix_at_snr
 
 COUNT = 4
 

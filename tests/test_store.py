@@ -1,7 +1,7 @@
 import pytest
 
-from device.errors import StoreError
-from models.store import ModelStore, sha256_file
+from glasses.device.errors import StoreError
+from glasses.models.store import ModelStore, sha256_file
 
 
 @pytest.fixture

@@ -1,14 +1,14 @@
 """Microphone -> VAD and camera -> frame buffer through the runner, on real media."""
 
-from device.boards import BoardProfile
-from device.camera import Camera
-from device.clock import NS_PER_S
-from device.microphone import Microphone
-from pipelines.frame_buffer import FrameBuffer
-from pipelines.frames import Utterance
-from pipelines.runner import Runner, RunnerOptions
-from pipelines.sources import CameraSource, MicrophoneSource, Mode
-from pipelines.vad_stage import VadStage
+from glasses.device.boards import BoardProfile
+from glasses.device.camera import Camera
+from glasses.device.clock import NS_PER_S
+from glasses.device.microphone import Microphone
+from glasses.pipelines.frame_buffer import FrameBuffer
+from glasses.pipelines.frames import Utterance
+from glasses.pipelines.runner import Runner, RunnerOptions
+from glasses.pipelines.sources import CameraSource, MicrophoneSource, Mode
+from glasses.pipelines.vad_stage import VadStage
 
 TOLERANCE_S = 0.150
 
@@ -56,8 +56,8 @@ def test_frame_buffer_returns_the_frame_nearest_a_capture_time(store, two_questi
 
 
 def test_speech_spans_of_a_whole_recording(store, two_questions):
-    from device.audio import SAMPLE_RATE, load_audio
-    from models.vad import SileroVad, speech_spans
+    from glasses.device.audio import SAMPLE_RATE, load_audio
+    from glasses.models.vad import SileroVad, speech_spans
 
     path, bounds = two_questions
     spans = speech_spans(SileroVad(store, BoardProfile.laptop()), load_audio(path))

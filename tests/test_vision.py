@@ -6,12 +6,12 @@ import time
 import numpy as np
 import pytest
 
-from device.boards import BoardProfile
-from device.errors import BadInput
-from export.prepare import fetch_wheel
-from export.vision_build import SKIMAGE_PHOTOS, read_photo
-from models.store import ModelStore
-from models.vision import Classifier, preprocess
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput
+from glasses.export.prepare import fetch_wheel
+from glasses.export.vision_build import SKIMAGE_PHOTOS, read_photo
+from glasses.models.store import ModelStore
+from glasses.models.vision import Classifier, preprocess
 
 CUP = {"espresso", "coffee mug", "tea cup", "cup"}
 CAT = {"tabby cat", "a cat having a striped coat", "Persian cat", "Siamese cat", "Egyptian Mau"}

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 
 from conftest import ESPRESSO
-from device.boards import BoardProfile
-from device.errors import BadInput
-from export.look_set import colour_view, sign_view
-from export.vision_build import SKIMAGE_PHOTOS, read_photo
-from models import answers
-from models.intent import Intent
-from models.vlm import MAX_QUESTION_CHARS, Teacher
-from pipelines.look_evaluation import answer_turn
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput
+from glasses.export.look_set import colour_view, sign_view
+from glasses.export.vision_build import SKIMAGE_PHOTOS, read_photo
+from glasses.models import answers
+from glasses.models.intent import Intent
+from glasses.models.vlm import MAX_QUESTION_CHARS, Teacher
+from glasses.pipelines.look_evaluation import answer_turn
 
 
 @pytest.fixture(scope="module")
@@ -98,25 +98,34 @@ def test_bad_input_is_refused(teacher, coffee):
 
 
 def test_look_stage_answers_about_the_frame_chosen_when_speech_ended(store, coffee):
-    from pipelines.frame_buffer import FrameBuffer
-    from pipelines.frames import Transcript, Utterance, VideoFrame
-    from pipelines.look_stage import LookStage
+    from glasses.pipelines.frame_buffer import FrameBuffer
+    from glasses.pipelines.frame_choice import FrameChoice
+    from glasses.pipelines.frames import Transcript, Utterance, VideoFrame
+    from glasses.pipelines.look_stage import NO_VIEW, LookStage
 
     ms = 1_000_000
     frames = FrameBuffer(capacity=4)
-    stage = LookStage(store, BoardProfile.laptop(), frames)
+    choice = FrameChoice(frames)
+    stage = LookStage(store, BoardProfile.laptop())
     stage.open()
     for i in range(4):
         frames.process(VideoFrame(i * 100 * ms, coffee, i))
     question = Utterance(400 * ms, 100 * ms, 400 * ms, np.zeros(1, np.float32), 0, 1)
-    assert stage.choose_frame(question).index == 3
+    (chosen,) = choice.process(question)
+    assert chosen.frame.index == 3, "the utterance carries its frame down the stream"
+    partial = Utterance(300 * ms, 100 * ms, 300 * ms, np.zeros(1, np.float32), 0, 1, final=False)
+    assert choice.process(partial)[0].frame is None
     sign = sign_view("EXIT", np.random.default_rng(0))
     for i in range(4, 8):  # the camera runs on: the question's frames leave the buffer
         frames.process(VideoFrame(i * 100 * ms, sign, i))
-    tokens = list(stage.process(Transcript(400 * ms, "What is this?", True, 100 * ms)))
+    tokens = list(stage.process(Transcript(400 * ms, "What is this?", True, 100 * ms,
+                                           frame=chosen.frame)))
     assert "".join(t.text for t in tokens) == ESPRESSO
     assert [t.last for t in tokens][-1] and not any(t.last for t in tokens[:-1])
     assert all(t.t_ns == 400 * ms for t in tokens), "answers keep the end of speech"
-    later = list(stage.process(Transcript(750 * ms, "Read it.", True, 600 * ms)))
+    later = list(stage.process(Transcript(750 * ms, "Read it.", True, 600 * ms,
+                                          frame=frames.latest())))
     assert "".join(t.text for t in later) == 'It says "EXIT".'
+    unseen = list(stage.process(Transcript(900 * ms, "What is this?", True, 800 * ms)))
+    assert "".join(t.text for t in unseen) == NO_VIEW
     assert list(stage.process(Transcript(800 * ms, "What is", False))) == []

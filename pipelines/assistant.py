@@ -1,0 +1,277 @@
+"""The assistant: its graph assembled in one place, and the public Python API.
+
+    camera -> camera gate -> frame buffer
+    microphone -> mic gate -> VAD -> frame choice -> speech recognition -> requests
+    requests (heard, or asked as text) -> look and tell -> answer pieces
+
+`Assistant` starts it on sources (a camera index, a video file or a folder of stills; a
+WAV or the live microphone), publishes typed events (`pipelines/events.py`) to its
+subscribers, and takes the wearer's switches: mute, camera off, push-to-talk, a question
+asked as text. `glasses simulate` and `glasses run` draw and record on top of it.
+
+    with Assistant(AssistantOptions(view="demo.mp4", audio="demo.wav")) as a:
+        a.subscribe(lambda e: print(e.text), Answer)
+        a.wait()
+
+Subscribers are called on the pipeline's threads: they must be quick.
+"""
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from glasses.device.boards import BoardProfile
+from glasses.device.camera import Camera
+from glasses.device.clock import NS_PER_S, now_ns
+from glasses.device.errors import BadInput
+from glasses.device.microphone import Microphone
+from glasses.models.asr import AsrOptions
+from glasses.models.store import ModelStore
+from glasses.models.vad import VadOptions
+from glasses.models.vlm import VlmOptions, check_question
+from glasses.pipelines.asr_stage import AsrStage
+from glasses.pipelines.events import (
+    Answer,
+    AnswerPiece,
+    AnswerStarted,
+    CameraSwitched,
+    DeviceError,
+    Event,
+    EventBus,
+    FinalTranscript,
+    Muted,
+    PartialTranscript,
+    PushToTalk,
+    SessionEnded,
+    SessionStarted,
+    UtteranceHeard,
+)
+from glasses.pipelines.frame_buffer import FrameBuffer
+from glasses.pipelines.frame_choice import FrameChoice, frame_for
+from glasses.pipelines.frames import AnswerToken, Transcript, Utterance
+from glasses.pipelines.gate import Gate
+from glasses.pipelines.look_stage import LookStage
+from glasses.pipelines.requests import Requests, RequestSource, ToRequests
+from glasses.pipelines.runner import ChainStats, Runner, RunnerOptions, RunReport
+from glasses.pipelines.sources import CameraSource, MicrophoneSource, Mode
+from glasses.pipelines.vad_stage import VadStage
+
+TEXT_FRAME_NS = NS_PER_S  # a question asked as text is about the frames of the last second
+
+
+@dataclass(frozen=True)
+class AssistantOptions:
+    # sources: a camera index ("0"), a video file or a folder of stills; a WAV, or None
+    # for the live microphone
+    view: str
+    audio: str | None = None
+
+    # how it runs
+    mode: Mode = Mode.REALTIME
+    board: BoardProfile = field(default_factory=BoardProfile.laptop)
+
+    # models
+    asr: AsrOptions = field(default_factory=AsrOptions)
+    vlm: VlmOptions = field(default_factory=VlmOptions)
+    partial_every_ms: int = 500  # partial transcripts while speaking; 0: final only
+
+    # the wearer's switches at the start
+    push_to_talk: bool = False  # the mic is heard only between talk_start and talk_stop
+    muted: bool = False
+    camera_on: bool = True
+
+
+class Assistant:
+    """The on-device assistant on its sources; see the module's docstring."""
+
+    def __init__(self, options: AssistantOptions, store: ModelStore | None = None):
+        self.options = options
+        self.store = store or ModelStore()
+        self.bus = EventBus()
+        self.frames = FrameBuffer(capacity=4 * 30)
+        self.mic_gate = Gate("mic-gate", is_open=not (options.push_to_talk or options.muted))
+        self.camera_gate = Gate("camera-gate", is_open=options.camera_on)
+        self._muted, self._talking = options.muted, False
+        self.runner = Runner(RunnerOptions(mode=options.mode))
+        self.requests = Requests()
+        self.chains: list[ChainStats] = []
+        self.report: RunReport | None = None
+        self._answer: list[str] = []
+        self._failed: set[str] = set()
+        self._started = self._stopped = False
+        self._lock = threading.Lock()
+
+    # -- events --------------------------------------------------------------------
+
+    def subscribe(self, subscriber: Callable[[Event], None], *kinds: type[Event]
+                  ) -> Callable[[], None]:
+        """Call `subscriber(event)` for each event (or only those of `kinds`), from the
+        pipeline's threads; returns the function that unsubscribes."""
+        return self.bus.subscribe(subscriber, *kinds)
+
+    def publish(self, event: Event) -> None:
+        """Add an event of one's own (a display that drew an answer, a voice that spoke)."""
+        self.bus.publish(event)
+
+    @property
+    def start_ns(self) -> int:
+        """When streaming began (media time 0); 0 before `start`."""
+        return self.runner.start_ns
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self, camera: Camera | None = None, microphone: Microphone | None = None) -> None:
+        """Open the sources (or take devices already open), load the models (seconds),
+        start streaming."""
+        if self._started:
+            raise BadInput("this assistant has already been started")
+        self._started = True
+        o = self.options
+        camera = camera or Camera.open(o.view, size=o.board.camera_size)
+        try:
+            mic = microphone or (Microphone.from_wav(o.audio) if o.audio else Microphone.live())
+        except BaseException:
+            camera.close()
+            raise
+        self.camera, self.microphone = camera, mic
+        vad = VadStage(self.store, o.board,
+                       VadOptions(partial_every_ms=o.partial_every_ms, early_end=True))
+        asr = AsrStage(self.store, o.board, o.asr)
+        self.look = LookStage(self.store, o.board, o.vlm)
+        self.mic_source = MicrophoneSource(mic)
+        self.chains = [
+            self.runner.add_chain(CameraSource(camera), [self.camera_gate, self.frames]),
+            self.runner.add_chain(self.mic_source, [self.mic_gate, vad, FrameChoice(self.frames),
+                                                    asr, ToRequests(self.requests)]),
+            self.runner.add_chain(RequestSource(self.requests), [self.look]),
+        ]
+        self.runner.observe(self._on_item)
+        self.runner.on_failure(self._on_failure)
+        try:
+            self.runner.start()
+        except BaseException:
+            mic.close()
+            camera.close()
+            raise
+        self.publish(SessionStarted(self.runner.start_ns, o.view, o.audio or "microphone",
+                                    o.mode.value, o.board.name))
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait for the media to end (every question answered); True if it did in time."""
+        return self.runner.wait(timeout_s)
+
+    def stop(self) -> RunReport:
+        """Stop everything still running (at most about a second) and report; idempotent."""
+        with self._lock:
+            if self._stopped:
+                return self.report
+            self._stopped = True
+        report = self.runner.finish(0)
+        self.report = report
+        self.publish(SessionEnded(now_ns(), tuple(report.errors)))
+        return report
+
+    def run(self, duration_s: float | None = None) -> RunReport:
+        """Start, wait for the end of the media (or `duration_s`), stop; the report."""
+        self.start()
+        self.wait(duration_s)
+        return self.stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopped
+
+    def __enter__(self) -> "Assistant":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- the wearer's switches -----------------------------------------------------
+
+    def ask(self, text: str) -> None:
+        """Ask about the current view as text; the answer comes as events, as for a spoken
+        question. Raises BadInput for an empty or over-long question."""
+        text = check_question(text)
+        if not self._started or self._stopped:
+            raise BadInput("the assistant is not running")
+        t = now_ns()
+        frame = frame_for(self.frames, t - TEXT_FRAME_NS, t) if self.camera_is_on else None
+        self.requests.put(Transcript(t_ns=t, text=text, final=True, start_ns=t, frame=frame,
+                                     source="text"), wait=False)
+        self.publish(FinalTranscript(now_ns(), text, t, source="text"))
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    @property
+    def camera_is_on(self) -> bool:
+        return self.camera_gate.is_open
+
+    def mute(self) -> None:
+        """The microphone is not listened to (what was being said is dropped)."""
+        self._set_mic(muted=True, talking=self._talking)
+
+    def unmute(self) -> None:
+        self._set_mic(muted=False, talking=self._talking)
+
+    def talk_start(self) -> None:
+        """Push-to-talk: listen from now (only with `push_to_talk`)."""
+        self._set_mic(muted=self._muted, talking=True)
+
+    def talk_stop(self) -> None:
+        self._set_mic(muted=self._muted, talking=False)
+
+    def camera_off(self) -> None:
+        """No frame is kept while the camera is off; questions are answered so."""
+        self._set_camera(False)
+
+    def camera_on(self) -> None:
+        self._set_camera(True)
+
+    def _set_camera(self, on: bool) -> None:
+        self.camera_gate.set_open(on)
+        self.publish(CameraSwitched(now_ns(), on))
+
+    def _set_mic(self, muted: bool, talking: bool) -> None:
+        changed_mute, changed_talk = muted != self._muted, talking != self._talking
+        self._muted, self._talking = muted, talking
+        self.mic_gate.set_open(not muted and (talking or not self.options.push_to_talk))
+        if changed_mute:
+            self.publish(Muted(now_ns(), muted))
+        if changed_talk:
+            self.publish(PushToTalk(now_ns(), talking))
+
+    # -- from the pipeline to events -----------------------------------------------
+
+    def _on_item(self, name: str, item) -> None:
+        if isinstance(item, Utterance) and item.final and name == FrameChoice.name:
+            self.publish(UtteranceHeard(now_ns(), item.start_ns, item.end_ns,
+                                        round(item.duration_s, 3),
+                                        None if item.frame is None else item.frame.index))
+        elif isinstance(item, Transcript) and name != "requests":
+            kind = FinalTranscript if item.final else PartialTranscript
+            self.publish(kind(now_ns(), item.text, item.t_ns))
+        elif isinstance(item, AnswerToken):
+            self._on_answer(item)
+
+    def _on_answer(self, item: AnswerToken) -> None:
+        if item.last:
+            text = "".join(self._answer).strip()
+            self._answer.clear()
+            skill = getattr(getattr(self.look, "vlm", None), "last_intent", None)
+            self.publish(Answer(now_ns(), text, item.t_ns, str(skill or "")))
+            return
+        if not self._answer:
+            self.publish(AnswerStarted(now_ns(), item.t_ns))
+        self._answer.append(item.text)
+        self.publish(AnswerPiece(now_ns(), item.text, item.t_ns))
+
+    def _on_failure(self, chain: ChainStats) -> None:
+        if chain.source in self._failed or chain.source == "requests":
+            return
+        self._failed.add(chain.source)
+        device = "camera" if chain.source.startswith("camera") else "microphone"
+        self.publish(DeviceError(now_ns(), device, chain.source, chain.error or "failed"))

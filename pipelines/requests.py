@@ -1,0 +1,79 @@
+"""Where questions meet: heard ones (the speech chain's final transcripts) and ones asked
+as text (the API, the control socket) go into one inbox, answered in order by one chain.
+
+`ToRequests` ends the speech chain by putting its final transcripts into the inbox;
+`RequestSource` is the answering chain's source. The inbox is bounded; a question asked
+as text while it is full is refused, never silently lost.
+"""
+
+import queue
+from collections.abc import Iterable, Iterator
+
+from glasses.device.errors import BadInput
+from glasses.pipelines.frames import Transcript
+from glasses.pipelines.queues import POLL_S, Policy
+from glasses.pipelines.sources import Source, Timeline
+from glasses.pipelines.stage import Stage
+
+CAPACITY = 16  # questions waiting to be answered, at most
+_END = object()
+
+
+class Requests:
+    """The inbox of questions; thread-safe."""
+
+    def __init__(self, capacity: int = CAPACITY):
+        self._queue: queue.Queue = queue.Queue(capacity)
+
+    def put(self, request: Transcript, wait: bool = True) -> None:
+        try:
+            self._queue.put(request, block=wait)
+        except queue.Full:
+            raise BadInput(f"{CAPACITY} questions are already waiting; ask again later") from None
+
+    def close(self) -> None:
+        self._queue.put(_END)
+
+    def get(self, timeout_s: float) -> object:
+        return self._queue.get(timeout=timeout_s)
+
+
+class ToRequests(Stage):
+    """The last stage of the speech chain: final transcripts into the inbox."""
+
+    name = "to-requests"
+
+    def __init__(self, requests: Requests):
+        self.requests = requests
+
+    def process(self, item: Transcript) -> Iterable[Transcript]:
+        if item.final and item.text.strip():
+            self.requests.put(item)
+        return ()
+
+    def close(self) -> None:
+        self.requests.close()  # the speech has ended: so do the questions
+
+
+class RequestSource(Source):
+    """The answering chain's source: questions from the inbox until it is closed."""
+
+    name = "requests"
+    policy = Policy.KEEP_ALL
+    live = True  # stamped by whoever asked; never paced by the media timeline
+
+    def __init__(self, requests: Requests):
+        self.requests = requests
+
+    def can_wait(self, mode) -> bool:
+        return True  # a question waits for the one before it to be answered
+
+    def items(self, timeline: Timeline, sid: int) -> Iterator[Transcript]:
+        while not timeline.stop.is_set():
+            try:
+                item = self.requests.get(POLL_S)
+            except queue.Empty:
+                continue
+            if item is _END:
+                return
+            yield item
