@@ -8,10 +8,10 @@ from pathlib import Path
 from glasses.cli.output import progress, result
 from glasses.device.audio import SAMPLE_RATE, load_audio
 from glasses.device.errors import GlassesError
+from glasses.evaluation.asr import EngineFailed, evaluate_isolated, load_clips
 from glasses.export.asr_engines import ENGINES, check, make_engine, unavailable
 from glasses.models.asr import DEFAULT_MODEL, MODELS, PRECISIONS, AsrOptions, store_name
 from glasses.models.store import ModelStore
-from glasses.pipelines.evaluation import EngineFailed, evaluate_isolated, load_clips
 
 DEFAULT_ENGINE = "onnx"
 REFERENCE = "whisper"  # the engine others are compared with

@@ -11,6 +11,7 @@ from glasses.device.audio import SAMPLE_RATE, load_audio
 from glasses.device.boards import BoardProfile
 from glasses.device.camera import Camera, read_image
 from glasses.device.errors import BadInput
+from glasses.evaluation.look import WHAT, Turn, answer_turn, evaluate_look, read_look_set
 from glasses.models.asr import DEFAULT_MODEL, MODELS, AsrOptions, WhisperOnnx
 from glasses.models.deployment import assistant_options, open_vlm
 from glasses.models.store import ModelStore
@@ -18,7 +19,6 @@ from glasses.models.vad import SileroVad, speech_spans
 from glasses.pipelines.frame_buffer import FrameBuffer
 from glasses.pipelines.frame_choice import frame_for, sharpness
 from glasses.pipelines.frames import VideoFrame
-from glasses.pipelines.look_evaluation import WHAT, Turn, answer_turn, evaluate_look, read_look_set
 
 QUESTION_S = 2.0  # a typed question counts as asked over a video's last this many seconds
 CAMERA_LOOK_S = 1.0  # a live camera is watched this long, and its sharpest frame taken

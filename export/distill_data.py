@@ -23,10 +23,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from glasses.evaluation.look import CASES
 from glasses.export.look_set import SIGN_WORDS, THINGS, colour_view, photo_view, sign_view
 from glasses.export.vision_build import read_photo
 from glasses.models.vlm import Vlm
-from glasses.pipelines.look_evaluation import CASES
 
 ANSWERS = "answers.tsv"
 PHOTOS = {

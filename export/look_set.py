@@ -25,10 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from glasses.evaluation.look import CASES
 from glasses.export.prepare import fetch_wheel
 from glasses.export.vision_build import SKIMAGE_PHOTOS, read_photo
 from glasses.models.store import ModelStore
-from glasses.pipelines.look_evaluation import CASES
 
 SIZE = (640, 480)  # width, height of every made image
 

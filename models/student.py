@@ -83,11 +83,12 @@ class Student:
     def cancel(self) -> None:
         self._run_options.terminate = True
 
-    def stream(self, image: np.ndarray, question: str) -> Iterator[str]:
+    def stream(self, image: np.ndarray, question: str, intent: Intent | None = None
+               ) -> Iterator[str]:
         self.last_stages_ms = {}
         t0 = time.perf_counter()
         question = check_question(question)
-        intent = self.last_intent = intent_of(question)
+        intent = self.last_intent = intent or intent_of(question)
         image = as_bgr(image)
         self.last_stages_ms["intent"] = (time.perf_counter() - t0) * 1e3
         if (said := guarded(image, intent)) is not None:

@@ -61,8 +61,10 @@ class Vlm(Protocol):
     last_intent: Intent | None
     last_stages_ms: dict[str, float]  # stage -> ms, of the last answer
 
-    def stream(self, image: np.ndarray, question: str) -> Iterator[str]:
-        """Pieces of the answer as they are ready; joined they are the answer."""
+    def stream(self, image: np.ndarray, question: str, intent: Intent | None = None
+               ) -> Iterator[str]:
+        """Pieces of the answer as they are ready; joined they are the answer. `intent`:
+        the skill already chosen (else routed from the question)."""
         ...
 
     def warm_up(self) -> None:
@@ -233,11 +235,12 @@ class Teacher:
                 colour = name_colour(image)
         return Facts(False, grey, labels, kinds, text, colour)
 
-    def stream(self, image: np.ndarray, question: str) -> Iterator[str]:
+    def stream(self, image: np.ndarray, question: str, intent: Intent | None = None
+               ) -> Iterator[str]:
         self.last_stages_ms = {}
         with self._timed("intent"):
             question = check_question(question)
-            intent = self.last_intent = intent_of(question)
+            intent = self.last_intent = intent or intent_of(question)
         facts = self.last_facts = self.look(image, intent)
         if facts.blank:
             yield from words(answers.NO_TEXT if intent is Intent.READ else answers.BLANK)

@@ -16,6 +16,7 @@ asked as text. `glasses simulate` and `glasses run` draw and record on top of it
 Subscribers are called on the pipeline's threads: they must be quick.
 """
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from glasses.models.vad import VadOptions
 from glasses.models.vlm import VlmOptions, check_question
 from glasses.pipelines.asr_stage import AsrStage
 from glasses.pipelines.events import (
+    Announcement,
     Answer,
     AnswerPiece,
     AnswerStarted,
@@ -40,6 +42,7 @@ from glasses.pipelines.events import (
     EventBus,
     FinalTranscript,
     Muted,
+    Notice,
     PartialTranscript,
     PushToTalk,
     SessionEnded,
@@ -50,11 +53,14 @@ from glasses.pipelines.frame_buffer import FrameBuffer
 from glasses.pipelines.frame_choice import FrameChoice, frame_for
 from glasses.pipelines.frames import AnswerToken, Transcript, Utterance
 from glasses.pipelines.gate import Gate
-from glasses.pipelines.look_stage import LookStage
 from glasses.pipelines.requests import Requests, RequestSource, ToRequests
 from glasses.pipelines.runner import ChainStats, Runner, RunnerOptions, RunReport
+from glasses.pipelines.skill_stage import SkillStage
+from glasses.pipelines.skills import discover
 from glasses.pipelines.sources import CameraSource, MicrophoneSource, Mode
 from glasses.pipelines.vad_stage import VadStage
+
+log = logging.getLogger(__name__)
 
 TEXT_FRAME_NS = NS_PER_S  # a question asked as text is about the frames of the last second
 
@@ -97,6 +103,8 @@ class Assistant:
         self.chains: list[ChainStats] = []
         self.report: RunReport | None = None
         self._answer: list[str] = []
+        self._card = None
+        self._early_notices: list[str] = []  # from before the session started
         self._failed: set[str] = set()
         self._started = self._stopped = False
         self._lock = threading.Lock()
@@ -137,7 +145,8 @@ class Assistant:
         vad = VadStage(self.store, o.board,
                        VadOptions(partial_every_ms=o.partial_every_ms, early_end=True))
         asr = AsrStage(self.store, o.board, o.asr)
-        self.look = LookStage(self.store, o.board, o.vlm)
+        plugins, problems = discover()
+        self.look = SkillStage(self.store, o.board, o.vlm, plugins, self._announce, self._notice)
         self.mic_source = MicrophoneSource(mic)
         self.chains = [
             self.runner.add_chain(CameraSource(camera), [self.camera_gate, self.frames]),
@@ -155,6 +164,8 @@ class Assistant:
             raise
         self.publish(SessionStarted(self.runner.start_ns, o.view, o.audio or "microphone",
                                     o.mode.value, o.board.name))
+        for problem in problems + self._early_notices:
+            self._notice(problem)
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Wait for the media to end (every question answered); True if it did in time."""
@@ -258,16 +269,29 @@ class Assistant:
             self._on_answer(item)
 
     def _on_answer(self, item: AnswerToken) -> None:
+        if item.card is not None:
+            self._card = item.card
+            return
         if item.last:
             text = "".join(self._answer).strip()
             self._answer.clear()
-            skill = getattr(getattr(self.look, "vlm", None), "last_intent", None)
-            self.publish(Answer(now_ns(), text, item.t_ns, str(skill or "")))
+            card, self._card = self._card, None
+            self.publish(Answer(now_ns(), text, item.t_ns, self.look.last_skill, card))
             return
         if not self._answer:
             self.publish(AnswerStarted(now_ns(), item.t_ns))
         self._answer.append(item.text)
         self.publish(AnswerPiece(now_ns(), item.text, item.t_ns))
+
+    def _announce(self, skill: str, text: str, card) -> None:
+        self.publish(Announcement(now_ns(), text, skill, card))
+
+    def _notice(self, message: str) -> None:
+        if not self.runner.start_ns:  # a skill failing while the models load
+            self._early_notices.append(message)
+            return
+        log.warning("%s", message)
+        self.publish(Notice(now_ns(), message))
 
     def _on_failure(self, chain: ChainStats) -> None:
         if chain.source in self._failed or chain.source == "requests":

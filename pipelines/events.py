@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from glasses.device.clock import NS_PER_S
+from glasses.pipelines.frames import Card
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ class Event:
                 continue
             if f.name.endswith("_ns"):
                 out[f.name[:-3]] = None if value is None else _seconds(value, start_ns)
+            elif isinstance(value, Card):
+                out[f.name] = {"title": value.title, "body": value.body, "until": None
+                               if value.until_ns is None else _seconds(value.until_ns, start_ns)}
             else:
                 out[f.name] = value
         speech_end = getattr(self, "speech_end_ns", None)
@@ -98,12 +102,24 @@ class AnswerPiece(Event):
 
 @dataclass(frozen=True)
 class Answer(Event):
-    """The whole answer; `skill` is the skill that gave it."""
+    """The whole answer; `skill` is the skill that gave it, `card` its card for the display,
+    if any (in JSON {"title", "body", "until"}, `until` in seconds of the session clock)."""
 
     text: str
     speech_end_ns: int
     skill: str = ""
+    card: Card | None = None
     kind: ClassVar[str] = "answer"
+
+
+@dataclass(frozen=True)
+class Announcement(Event):
+    """A skill speaking up by itself, later (a timer that is done)."""
+
+    text: str
+    skill: str
+    card: Card | None = None
+    kind: ClassVar[str] = "announcement"
 
 
 @dataclass(frozen=True)

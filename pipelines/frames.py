@@ -90,17 +90,20 @@ class Transcript:
 
 @dataclass(frozen=True)
 class AnswerToken:
-    """A piece of the answer as the model produces it; `last` ends the answer."""
+    """A piece of the answer as the model produces it; `last` ends the answer. A skill's
+    card for the display comes as a piece with `card` (and no text)."""
 
     t_ns: int
     text: str
     last: bool
+    card: "Card | None" = None
 
 
 @dataclass(frozen=True)
-class HudUpdate:
-    """What the display should show now: a status line and a card."""
+class Card:
+    """A card for the display, from a skill: a title, a body, and optionally a countdown
+    to `until_ns` (monotonic ns) shown until it is reached."""
 
-    t_ns: int
-    status: str
+    title: str
     body: str = ""
+    until_ns: int | None = None

@@ -24,15 +24,20 @@ class Requests:
 
     def __init__(self, capacity: int = CAPACITY):
         self._queue: queue.Queue = queue.Queue(capacity)
+        self.closed = False
 
     def put(self, request: Transcript, wait: bool = True) -> None:
+        if self.closed:
+            raise BadInput("the session has ended: no more questions are answered")
         try:
             self._queue.put(request, block=wait)
         except queue.Full:
             raise BadInput(f"{CAPACITY} questions are already waiting; ask again later") from None
 
     def close(self) -> None:
-        self._queue.put(_END)
+        if not self.closed:
+            self.closed = True
+            self._queue.put(_END)
 
     def get(self, timeout_s: float) -> object:
         return self._queue.get(timeout=timeout_s)

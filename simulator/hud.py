@@ -35,6 +35,7 @@ class HudView:
     camera_on: bool = True
     muted: bool = False
     overlay: bool = False
+    countdown_ns: int = 0  # a skill's card counts down to this (monotonic ns); 0: none
 
 
 class HudState:
@@ -65,7 +66,11 @@ def card_for(view: HudView, at_ns: int | None = None) -> Card:
     if view.answer_done_ns and len(pages) > 1:
         elapsed = ((at_ns or now_ns()) - view.answer_done_ns) / NS_PER_S
         page = min(len(pages) - 1, int(elapsed / CARD_S))
-    return Card(title=view.question, body=pages[page], status=status)
+    body = pages[page]
+    left_s = (view.countdown_ns - (at_ns or now_ns())) / NS_PER_S if view.countdown_ns else 0
+    if left_s > 0:
+        body = f"{body} {int(left_s // 60)}:{int(left_s % 60):02d} left".strip()
+    return Card(title=view.question, body=body, status=status)
 
 
 def draw(image: np.ndarray | None, view: HudView, display: DisplayModel,

@@ -28,7 +28,7 @@ import numpy as np
 from glasses.device.audio import SAMPLE_RATE, load_audio, write_wav
 from glasses.device.camera import Camera, read_image
 from glasses.device.errors import BadInput
-from glasses.pipelines.scoring import accepted
+from glasses.evaluation.scoring import accepted
 
 FPS = 15.0  # rendered views' frame rate
 TAIL_S = 4.0  # a session lasts this long after the last question starts, by default

@@ -138,9 +138,17 @@ def _show(e: ev.Event, hud: HudState, speech) -> None:
         case ev.AnswerPiece():
             hud.update(status="answering", answer=(hud.get().answer + e.text).strip())
         case ev.Answer():
-            hud.update(status="answer", answer=e.text, answer_done_ns=now_ns())
+            until = e.card.until_ns if e.card is not None and e.card.until_ns else 0
+            hud.update(status="answer", answer=e.text, answer_done_ns=now_ns(),
+                       countdown_ns=until)
             if speech is not None and e.text:
                 speech.say(e.text, e.speech_end_ns)
+        case ev.Announcement():
+            title = e.card.title if e.card is not None else e.skill
+            hud.update(status="answer", question=title, answer=e.text,
+                       answer_done_ns=now_ns(), countdown_ns=0)
+            if speech is not None and e.text:
+                speech.say(e.text, e.t_ns)
         case ev.Muted():
             hud.update(muted=e.muted)
         case ev.CameraSwitched():

@@ -1,5 +1,5 @@
+from glasses.evaluation.scoring import accepted, normalise_words, word_error_rate
 from glasses.pipelines.agreement import LocalAgreement, word_key
-from glasses.pipelines.scoring import accepted, normalise_words, word_error_rate
 
 
 def words(text: str) -> list[str]:

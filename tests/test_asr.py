@@ -8,8 +8,8 @@ import pytest
 from glasses.device.audio import SAMPLE_RATE, load_audio
 from glasses.device.boards import BoardProfile
 from glasses.device.errors import BadInput
+from glasses.evaluation.scoring import normalise_words
 from glasses.models.asr import AsrOptions, WhisperOnnx
-from glasses.pipelines.scoring import normalise_words
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "simulator" / "demo" / "demo.wav"

@@ -189,10 +189,10 @@ def test_eval_asr_table_has_ratios_against_whisper():
 def test_an_engine_that_fails_in_its_process_comes_back_as_one_line(demo, tmp_path):
     from functools import partial
 
+    from glasses.evaluation.asr import Clip, EngineFailed, evaluate_isolated
     from glasses.export.asr_engines import make_engine
     from glasses.models.asr import AsrOptions
     from glasses.models.store import ModelStore
-    from glasses.pipelines.evaluation import Clip, EngineFailed, evaluate_isolated
 
     unprepared = ModelStore(tmp_path / "no-store")
     factory = partial(make_engine, "onnx", AsrOptions(), unprepared)
@@ -210,7 +210,7 @@ def test_an_engine_that_fails_in_its_process_comes_back_as_one_line(demo, tmp_pa
 
 
 def test_the_commands_import_neither_torch_nor_faster_whisper():
-    code = ("import sys, cli.main, export.asr_engines, pipelines.evaluation; "
+    code = ("import sys, glasses.cli.main, glasses.export.asr_engines, glasses.evaluation.asr; "
             "print(sorted({'torch', 'whisper', 'faster_whisper'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
@@ -218,7 +218,7 @@ def test_the_commands_import_neither_torch_nor_faster_whisper():
 
 
 def test_percentile_interpolates_as_numpy_does():
-    from glasses.pipelines.evaluation import percentile
+    from glasses.evaluation.asr import percentile
 
     values = [5.0, 1.0, 9.0, 3.0, 7.5, 2.0]
     for q in (0, 10, 50, 90, 100):

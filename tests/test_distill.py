@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")  # the recipe is build-time code
 
 from glasses.device.boards import BoardProfile  # noqa: E402
 from glasses.device.camera import read_image  # noqa: E402
+from glasses.evaluation.look import evaluate_look, read_look_set  # noqa: E402
 from glasses.export.distill import Counterfactuals, StudentParts, TrainOptions, train  # noqa: E402
 from glasses.export.distill_build import build_student, claim_work  # noqa: E402
 from glasses.export.distill_data import PHOTOS, key_words, read_answers, target  # noqa: E402
@@ -21,7 +22,6 @@ from glasses.models import lm as lm_model  # noqa: E402
 from glasses.models.deployment import open_vlm, runtime_files  # noqa: E402
 from glasses.models.store import ModelStore  # noqa: E402
 from glasses.models.vlm import Teacher, VlmOptions  # noqa: E402
-from glasses.pipelines.look_evaluation import evaluate_look, read_look_set  # noqa: E402
 
 TINY = StudentDims(hidden=32, n_visual=2, measure_hidden=16, lora_rank=2)
 FAST = TrainOptions(steps=10, batch=4, lr=1e-2, lora_lr=1e-2, warmup=1, checkpoint_every=5)

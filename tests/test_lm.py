@@ -114,9 +114,9 @@ def test_int8_loads_and_answers(lm_store):
 def test_run_time_imports_no_torch(lm_store):
     code = (
         "import sys\n"
-        "from device.boards import BoardProfile\n"
-        "from models.lm import AnswerModel\n"
-        "from models.store import ModelStore\n"
+        "from glasses.device.boards import BoardProfile\n"
+        "from glasses.models.lm import AnswerModel\n"
+        "from glasses.models.store import ModelStore\n"
         "lm = AnswerModel(ModelStore(), BoardProfile.laptop())\n"
         "print(''.join(lm.stream('Be brief.', 'Say hi.', max_tokens=3)))\n"
         "bad = [m for m in ('torch', 'transformers', 'tokenizers', 'gguf') if m in sys.modules]\n"

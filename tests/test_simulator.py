@@ -23,7 +23,7 @@ from glasses.export.vision_build import SKIMAGE_PHOTOS, read_photo
 from glasses.pipelines.assistant import Assistant, AssistantOptions
 from glasses.pipelines.frames import AudioChunk, VideoFrame
 from glasses.pipelines.gate import Gate
-from glasses.pipelines.look_stage import NO_VIEW
+from glasses.pipelines.skill_stage import NO_VIEW
 from glasses.simulator.events import EventLog
 from glasses.simulator.hud import HudState, HudView, draw
 from glasses.simulator.present import Presenter

@@ -6,12 +6,12 @@ import pytest
 from conftest import ESPRESSO
 from glasses.device.boards import BoardProfile
 from glasses.device.errors import BadInput
+from glasses.evaluation.look import answer_turn
 from glasses.export.look_set import colour_view, sign_view
 from glasses.export.vision_build import SKIMAGE_PHOTOS, read_photo
 from glasses.models import answers
 from glasses.models.intent import Intent
 from glasses.models.vlm import MAX_QUESTION_CHARS, Teacher
-from glasses.pipelines.look_evaluation import answer_turn
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +101,12 @@ def test_look_stage_answers_about_the_frame_chosen_when_speech_ended(store, coff
     from glasses.pipelines.frame_buffer import FrameBuffer
     from glasses.pipelines.frame_choice import FrameChoice
     from glasses.pipelines.frames import Transcript, Utterance, VideoFrame
-    from glasses.pipelines.look_stage import NO_VIEW, LookStage
+    from glasses.pipelines.skill_stage import NO_VIEW, SkillStage
 
     ms = 1_000_000
     frames = FrameBuffer(capacity=4)
     choice = FrameChoice(frames)
-    stage = LookStage(store, BoardProfile.laptop())
+    stage = SkillStage(store, BoardProfile.laptop())
     stage.open()
     for i in range(4):
         frames.process(VideoFrame(i * 100 * ms, coffee, i))

@@ -21,8 +21,8 @@ import numpy as np
 
 from glasses.device.audio import SAMPLE_RATE, load_audio
 from glasses.device.errors import BadInput, GlassesError
-from glasses.pipelines.cases import read_table
-from glasses.pipelines.scoring import word_error_rate
+from glasses.evaluation.cases import read_table
+from glasses.evaluation.scoring import word_error_rate
 
 TRUTH = "truth.tsv"
 _MAX_ERROR = 300  # characters of a child's error message that come back

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from glasses.device.camera import read_image
+from glasses.evaluation.cases import read_table
+from glasses.evaluation.scoring import accepted
 from glasses.models.answers import cards
 from glasses.models.vlm import Vlm
-from glasses.pipelines.cases import read_table
-from glasses.pipelines.scoring import accepted
 
 CASES = "cases.tsv"
 WHAT = f"a look-and-tell set is images plus {CASES}: file, question, accepted words split by |"

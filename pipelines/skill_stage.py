@@ -1,0 +1,119 @@
+"""The answering stage: questions in (final transcripts carrying their frame), the answer's
+pieces out, from the skill the router chooses (`pipelines/skills.py`).
+
+Each question is answered about its own frame: for a spoken one, the sharpest recent
+frame captured while it was asked (chosen in the stream by `FrameChoice`); for one asked
+as text, the frame of the moment it was asked. Answer pieces keep the question's stamp
+(the end of speech), so `now - t_ns` is the wearer's wait. The stage keeps the name
+"look" in spans and reports: it is where the look-and-tell models run.
+"""
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator
+
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import BadInput
+from glasses.models.deployment import open_vlm
+from glasses.models.intent import Intent
+from glasses.models.store import ModelStore
+from glasses.models.vlm import VlmOptions
+from glasses.pipelines.frames import AnswerToken, Card, Transcript
+from glasses.pipelines.skills import (
+    Exchange,
+    Request,
+    Skill,
+    SkillEnv,
+    builtin_skills,
+    router_for,
+)
+from glasses.pipelines.stage import Stage
+
+log = logging.getLogger(__name__)
+
+NO_VIEW = "I can't tell: the camera is off."
+HISTORY = 8  # earlier turns handed to skills
+
+
+class SkillStage(Stage):
+    name = "look"
+
+    def __init__(self, store: ModelStore, board: BoardProfile, options: VlmOptions | None = None,
+                 extra: list[Skill] = (),
+                 announce: Callable[[str, str, Card | None], None] = lambda *a: None,
+                 notice: Callable[[str], None] = lambda m: None):
+        self.store, self.board = store, board
+        self.options = options or VlmOptions()
+        taken = {i.value for i in Intent}
+        self.skills: list[Skill] = builtin_skills()
+        for s in extra:
+            if s.name in taken:
+                notice(f"skill {s.name!r} skipped: the name is taken")
+                continue
+            taken.add(s.name)
+            self.skills.append(s)
+        self._announce, self._notice = announce, notice
+        self.router = router_for(self.skills)
+        self._by_name = {s.name: s for s in self.skills}
+        self.history: deque[Exchange] = deque(maxlen=HISTORY)
+        self.last_skill = ""
+
+    def open(self) -> None:
+        self.vlm = open_vlm(self.store, self.board, self.options)
+        self.vlm.warm_up()
+        for skill in list(self.skills):
+            env = SkillEnv(self.store, self.board, self.vlm,
+                           lambda text, card=None, s=skill.name: self._announce(s, text, card),
+                           self._notice)
+            try:
+                skill.open(env)
+            except Exception as e:
+                self._skip(skill, f"failed to open: {type(e).__name__}: {e}")
+
+    def cancel(self) -> None:
+        self.vlm.cancel()
+
+    def close(self) -> None:
+        for skill in self.skills:
+            try:
+                skill.close()
+            except Exception:
+                log.exception("closing skill %s", skill.name)
+
+    def process(self, item: Transcript) -> Iterator[AnswerToken]:
+        if not item.final or not item.text.strip():
+            return
+        name = self.router.route(item.text)
+        skill = self._by_name.get(name) or self._by_name[Intent.GENERAL.value]
+        self.last_skill = skill.name
+        said: list[str] = []
+        if item.frame is None and isinstance(getattr(skill, "intent", None), Intent):
+            said.append(NO_VIEW)
+            yield AnswerToken(item.t_ns, NO_VIEW, last=False)
+        else:
+            image = None if item.frame is None else item.frame.image
+            request = Request(item.text, item.t_ns, image, tuple(self.history), item.source,
+                              lambda: self.vlm.look(image, Intent.GENERAL))
+            try:
+                for piece in skill.handle(request):
+                    if isinstance(piece, Card):
+                        yield AnswerToken(item.t_ns, "", last=False, card=piece)
+                        continue
+                    said.append(piece)
+                    yield AnswerToken(item.t_ns, piece, last=False)
+            except BadInput as e:  # a question the models refuse: say why, keep going
+                said.append(f"Sorry: {e}.")
+                yield AnswerToken(item.t_ns, said[-1], last=False)
+            except Exception as e:  # a skill's own failure: reported, and the session goes on
+                log.debug("skill %s failed", skill.name, exc_info=True)
+                self._notice(f"skill {skill.name!r} failed: {type(e).__name__}: {e}")
+                said.append(f" Sorry: the {skill.name} skill failed.")
+                yield AnswerToken(item.t_ns, said[-1], last=False)
+        self.history.append(Exchange(item.text, "".join(said).strip(), skill.name, item.t_ns))
+        yield AnswerToken(item.t_ns, "", last=True)
+
+    def _skip(self, skill: Skill, why: str) -> None:
+        self._notice(f"skill {skill.name!r} skipped: {why}")
+        self.skills.remove(skill)
+        self._by_name.pop(skill.name, None)
+        self.router = router_for(self.skills)
