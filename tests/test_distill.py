@@ -113,12 +113,12 @@ def test_an_interrupted_training_resumes_where_its_checkpoint_left_it(store, tin
 
 
 def test_a_checkpoint_from_other_settings_is_refused(store, tiny_student, tmp_path):
-    from glasses.export.distill import DistillError
+    from glasses.device.errors import BadInput
 
     _, work, _ = tiny_student
     other = TrainOptions(steps=2, batch=4, checkpoint_every=1)
     train(tiny_parts(store), work / "train", tmp_path, other, lambda m: None)
-    with pytest.raises(DistillError, match="other settings"):
+    with pytest.raises(BadInput, match="other settings"):
         train(tiny_parts(store), work / "train", tmp_path, FAST, lambda m: None)
 
 

@@ -9,7 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")  # the recipe is build-time code
 
-from glasses.export.distill import DistillError, load_saved  # noqa: E402
+from glasses.device.errors import BadInput  # noqa: E402
+from glasses.export.distill import load_saved  # noqa: E402
 from glasses.export.distill_build import MARKER, claim_work  # noqa: E402
 
 
@@ -17,20 +18,20 @@ def test_fresh_refuses_a_folder_it_did_not_make_and_leaves_its_files(tmp_path):
     theirs = tmp_path / "theirs"
     theirs.mkdir()
     (theirs / "thesis.txt").write_text("five years of work")
-    with pytest.raises(DistillError, match="not made by glasses distill"):
+    with pytest.raises(BadInput, match="not made by glasses distill"):
         claim_work(theirs, fresh=True)
     assert (theirs / "thesis.txt").read_text() == "five years of work"
     assert not (theirs / MARKER).exists()
 
 
-def test_the_command_refuses_it_too_with_exit_4(tmp_path, store):
+def test_the_command_refuses_it_too_with_exit_3(tmp_path, store):
     theirs = tmp_path / "home-like"
     theirs.mkdir()
     (theirs / "notes.txt").write_text("keep me")
     env = {**os.environ, "GLASSES_HOME": str(store.home)}
     result = subprocess.run([sys.executable, "-m", "glasses.cli.main", "distill", "--fresh",
                              "--work", str(theirs)], capture_output=True, text=True, env=env)
-    assert result.returncode == 4, result.stderr
+    assert result.returncode == 3, result.stderr
     assert "not made by glasses distill" in result.stderr
     assert (theirs / "notes.txt").read_text() == "keep me"
 
@@ -67,7 +68,7 @@ def test_a_crafted_pickle_in_the_work_folder_runs_no_code(tmp_path, name):
     crafted = tmp_path / name
     with open(crafted, "wb") as f:
         pickle.dump({"key": _Payload(ran)}, f)
-    with pytest.raises(DistillError, match="not a file this recipe wrote"):
+    with pytest.raises(BadInput, match="not a file this recipe wrote"):
         load_saved(crafted)
     assert not ran.exists()
 
@@ -76,5 +77,5 @@ def test_a_truncated_checkpoint_is_refused_in_one_line(tmp_path):
     path = tmp_path / "checkpoint.pt"
     torch.save({"step": 3, "w": torch.zeros(100)}, path)
     path.write_bytes(path.read_bytes()[:50])
-    with pytest.raises(DistillError, match="checkpoint.pt"):
+    with pytest.raises(BadInput, match="checkpoint.pt"):
         load_saved(path)
