@@ -1,5 +1,6 @@
 # make run   set everything up, then play the simulator's built-in demo (headless without a screen)
-# make test  set everything up, then run the tests
+# make test  set everything up, then ruff and the tests
+# make test-fast  the unit tests only (no real models, nothing slow): under a minute
 VENV   := .venv
 PY     := $(VENV)/bin/python
 GLASSES := $(VENV)/bin/glasses
@@ -8,13 +9,17 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check
 # espeak-ng to make test speech offline, Xvfb for window tests, strace to prove no socket opens
 DEBS   := libgl1 libglib2.0-0 portaudio19-dev espeak-ng xvfb strace
 
-.PHONY: run test setup system models lint clean
+.PHONY: run test test-fast setup system models lint clean
 
 run: setup models
 	$(GLASSES) simulate
 
 test: setup models
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not models"
 
 lint: setup
 	$(VENV)/bin/ruff check .

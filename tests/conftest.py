@@ -80,3 +80,11 @@ def write_video(path: Path, seconds: float, fps: float = 15.0, size=(160, 120)) 
 @pytest.fixture(scope="session")
 def video(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("video") / "view.mp4", seconds=8.0)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Tests that load the real models (the `store` fixture, directly or through another
+    fixture) are marked `models`: `make test-fast` leaves them and the `slow` ones out."""
+    for item in items:
+        if "store" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.models)
