@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
                                 "from a run without --trace")
             origin = runs[0].start_ns
             events = [ev for i, r in enumerate(runs, 1) for ev in profiler.trace_events(
-                i, r.report.spans, profiler.turns_of(r.events), r.start_ns, origin)]
+                i, r.report.spans, _turns(r), r.start_ns, origin)]
             events += profiler.onnxruntime_events(ops, 0, origin)
             profiler.write_trace(args.trace, events)
             progress(f"glasses: trace in {args.trace} ({len(events)} events): open it in "
@@ -116,9 +116,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _turns(run) -> list[dict]:
+    """The run's spoken turns, as dicts: times in seconds of its clock, delays in ms."""
+    return [{**t.to_dict(run.start_ns), "speech_start": round((t.speech_start_ns
+             - run.start_ns) / 1e9, 4), "speech_end": round((t.speech_end_ns - run.start_ns)
+             / 1e9, 4)} for t in run.turns if t.source == "voice"]
+
+
 def _measure(runs, name: str, board: BoardProfile, note: str, n: int, model: str
              ) -> tuple[dict, dict]:
-    per_run = [(r, profiler.turns_of(r.events)) for r in runs]
+    per_run = [(r, _turns(r)) for r in runs]
     stats = profiler.stage_stats((r.report.spans, profiler.turn_windows(t, r.start_ns))
                                  for r, t in per_run)
     turns = [t for _, ts in per_run for t in ts]

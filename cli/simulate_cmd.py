@@ -14,7 +14,7 @@ from glasses.device.errors import BadInput
 from glasses.models.asr import DEFAULT_MODEL, MODELS
 from glasses.models.deployment import assistant_options
 from glasses.models.store import ModelStore
-from glasses.pipelines.profiler import stage_stats, turns_of
+from glasses.pipelines.profiler import stage_stats
 from glasses.pipelines.sources import Mode
 from glasses.simulator.present import KEYS
 from glasses.simulator.scenario import check, load_scenario, prepare
@@ -146,22 +146,15 @@ def voice_for(scenario):
 
 def _summary(summary: SessionSummary, options: SessionOptions, scenario) -> dict:
     events, report = summary.events, summary.report
-
-    finals = {e["speech_end"]: e for e in events if e["type"] == "final_transcript"}
-    answers = {e["speech_end"]: e for e in events if e["type"] == "answer"}
     realtime = options.mode is Mode.REALTIME  # elsewhere delays are not the wearer's wait
-    utterances = [e for e in events if e["type"] == "utterance"]
-    turns = []
-    for u, delays in zip(utterances, turns_of(events), strict=True):
-        final, answer = finals.get(u["end"]), answers.get(u["end"])
-        turns.append({**u, "text": final["text"] if final else None,
-                      "answer": answer["text"] if answer else None,
-                      **{k: v if realtime else None for k, v in delays.items()
-                         if k.endswith("_ms")}})
+    every = [{k: v if realtime or not k.endswith("_ms") else None
+              for k, v in t.to_dict(summary.start_ns).items()} for t in summary.turns]
+    turns = [t for t in every if t["source"] == "voice"]
     camera = next((c for c in report.chains if c.source.startswith("camera")), None)
     data = {
         "wall_s": round(report.wall_s, 3),
         "utterances": turns,
+        "asked": [t for t in every if t["source"] == "text"],  # by text: API, control socket
         "display": {"frames": summary.display.frames, "fps": round(summary.display.fps, 2),
                     "late_frames": summary.display.late},
         "video": {"frames": camera.produced if camera else 0,

@@ -61,16 +61,17 @@ def answer_turn(vlm: Vlm, image: np.ndarray, question: str,
     """Ask `vlm` about `image`; `on_piece` sees each piece as it comes."""
     t0 = time.perf_counter()
     first, pieces = None, []
-    for piece in vlm.stream(image, question):
+    stream = vlm.stream(image, question)
+    for piece in stream:
         if first is None:
             first = time.perf_counter()
         pieces.append(piece)
         if on_piece:
             on_piece(piece)
     end = time.perf_counter()
-    return Turn(question, "".join(pieces).strip(), str(vlm.last_intent),
+    return Turn(question, "".join(pieces).strip(), str(stream.intent),
                 round(((first or end) - t0) * 1e3, 1), round((end - t0) * 1e3, 1),
-                {k: round(v, 1) for k, v in vlm.last_stages_ms.items()})
+                {k: round(v, 1) for k, v in stream.stages_ms.items()})
 
 
 def evaluate_look(vlm: Vlm, cases: list[LookCase], root: Path,

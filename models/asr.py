@@ -21,6 +21,7 @@ import onnxruntime as ort
 
 from glasses.device.boards import BoardProfile
 from glasses.device.errors import BadInput
+from glasses.models.decoding import greedy
 from glasses.models.mel import (
     FRAMES_PER_SECOND,
     HOP_LENGTH,
@@ -155,17 +156,12 @@ class WhisperOnnx:
         """Greedy decoding with whisper's suppression rules; the text tokens."""
         prompt = np.array([[*self.sot_sequence[0], *prefix]], dtype=np.int64)
         feed = {"tokens": prompt, "self_k": self._empty, "self_v": self._empty, **cross}
-        out: list[int] = list(prefix)
-        for step in range(len(prefix), self.options.max_tokens):
-            logits, feed["self_k"], feed["self_v"] = self.decoder.run(None, feed,
-                                                                      self._run_options)
-            logits = logits[0]
+
+        def mask(logits: np.ndarray, step: int) -> None:
             logits[self.suppress] = -np.inf
             if step == 0:
                 logits[self.suppress_at_begin] = -np.inf
-            token = int(np.argmax(logits))
-            if token == self.vocab.eot:
-                break
-            out.append(token)
-            feed["tokens"] = np.array([[token]], dtype=np.int64)
-        return out
+
+        return [*prefix, *greedy(self.decoder, feed, ("self_k", "self_v"),
+                                 self.options.max_tokens, (self.vocab.eot,), self._run_options,
+                                 mask, first_step=len(prefix))]

@@ -7,7 +7,6 @@ own byte-level BPE (`models/bpe.py`) over the vocabulary and merges in `lm.json`
 """
 
 import json
-import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -16,8 +15,10 @@ import onnxruntime as ort
 from glasses.device.boards import BoardProfile
 from glasses.device.errors import BadInput
 from glasses.models.bpe import ByteBPE
+from glasses.models.decoding import greedy
 from glasses.models.sessions import create_session
 from glasses.models.store import ModelStore
+from glasses.models.streams import TimedStream
 
 STORE_NAME = "smollm2-135m"
 PRECISIONS = {"fp32": "lm.onnx", "int8": "lm.int8.onnx"}
@@ -44,7 +45,6 @@ class AnswerModel:
         self._empty = np.zeros((d["n_layer"], d["n_kv_head"], 0, d["head_dim"]), np.float32)
         self._run_options = ort.RunOptions()
         self._prefixes: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
-        self.last_timings_ms: dict[str, float] = {}
 
     # -- prompt ------------------------------------------------------------------
 
@@ -94,52 +94,45 @@ class AnswerModel:
             self._prefixes[key] = (k, v)
         return self._prefixes[key]
 
-    def tokens(self, prompt: list[int], max_tokens: int, prefix_len: int = 0) -> Iterator[int]:
+    def tokens(self, prompt: list[int], max_tokens: int, prefix_len: int = 0
+               ) -> TimedStream[int]:
         """Greedy token ids after `prompt`, up to `max_tokens`, ending before a stop token.
 
         The KV cache of `prompt[:prefix_len]` is kept between calls, so only the rest is
-        prefilled. Sets `last_timings_ms`: prefill (the prompt's call), first_token (call
+        prefilled. The stream's `timings_ms`: prefill (the prompt's call), first_token (call
         start to the first id), per_token (mean of the later steps), total, token counts."""
+        return TimedStream(lambda out: self._tokens(out, prompt, max_tokens, prefix_len))
+
+    def _tokens(self, out: TimedStream[int], prompt: list[int], max_tokens: int,
+                prefix_len: int) -> Iterator[int]:
         self._run_options.terminate = False
-        t0 = time.perf_counter()
         past_k, past_v = self._prefix_cache(prompt[:prefix_len]) if prefix_len else (
             self._empty, self._empty)
         feed = {"tokens": np.array([prompt[prefix_len:]], np.int64), "past_k": past_k,
                 "past_v": past_v}
-        steps: list[float] = []
-        timings = self.last_timings_ms = {"prompt_tokens": len(prompt),
-                                          "cached_tokens": prefix_len, "new_tokens": 0}
-        for i in range(max_tokens):
-            t = time.perf_counter()
-            logits, feed["past_k"], feed["past_v"] = self.session.run(None, feed,
-                                                                      self._run_options)
-            token = int(np.argmax(logits[0]))
-            now = time.perf_counter()
-            if i == 0:
-                timings["prefill_ms"] = (now - t) * 1e3
-                timings["first_token_ms"] = (now - t0) * 1e3
-            else:
-                steps.append(now - t)
-            timings["per_token_ms"] = float(np.mean(steps) * 1e3) if steps else 0.0
-            timings["total_ms"] = (now - t0) * 1e3
-            if token in self.stop_ids:
-                return
-            timings["new_tokens"] = i + 1
-            yield token
-            feed["tokens"] = np.array([[token]], np.int64)
+        out.timings_ms.update(prompt_tokens=len(prompt), cached_tokens=prefix_len)
+        yield from greedy(self.session, feed, ("past_k", "past_v"), max_tokens, self.stop_ids,
+                          self._run_options, timings=out.timings_ms)
 
     def generate_ids(self, prompt: list[int], max_tokens: int) -> list[int]:
         return list(self.tokens(prompt, max_tokens))
 
     def stream(self, system: str, user: str, max_tokens: int = 32,
-               examples: Sequence[tuple[str, str]] = ()) -> Iterator[str]:
-        """Text pieces of the greedy answer as they are decoded (empty pieces skipped).
+               examples: Sequence[tuple[str, str]] = ()) -> TimedStream[str]:
+        """Text pieces of the greedy answer as they are decoded (empty pieces skipped);
+        the stream's `timings_ms` as for `tokens`.
 
         `examples`: (question, answer) turns shown before the user's; with the system
         text they are a prefix whose KV cache is computed once and reused."""
+        return TimedStream(lambda out: self._text(out, system, user, max_tokens, examples))
+
+    def _text(self, out: TimedStream[str], system: str, user: str, max_tokens: int,
+              examples: Sequence[tuple[str, str]]) -> Iterator[str]:
         decoder = self.bpe.stream_decoder()
         ids, prefix_len = self.prompt_ids(system, user, examples)
-        for token in self.tokens(ids, max_tokens, prefix_len):
+        tokens = self.tokens(ids, max_tokens, prefix_len)
+        out.timings_ms = tokens.timings_ms
+        for token in tokens:
             if piece := decoder.push(token):
                 yield piece
         if tail := decoder.flush():

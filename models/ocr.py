@@ -64,12 +64,18 @@ class TextLine:
     box: np.ndarray  # (4, 2) float32 (x, y) in input pixels: TL, TR, BR, BL corners
 
 
-class TextReader:
-    """Reads the text in a camera image.
+@dataclass(frozen=True)
+class Reading:
+    """The lines read in one image, in reading order, and the call's stages in ms: prepare
+    (shrink and colour conversion), det (detector and box finding), cls (crops and
+    angle), rec."""
 
-    `last_timings_ms` holds the last call's stages in milliseconds: prepare (shrink and
-    colour conversion), det (detector and box finding), cls (crops and angle), rec.
-    """
+    lines: tuple[TextLine, ...]
+    timings_ms: dict[str, float]
+
+
+class TextReader:
+    """Reads the text in a camera image."""
 
     def __init__(self, store: ModelStore, board: BoardProfile, options: OcrOptions = OcrOptions()):
         self.options = options
@@ -80,9 +86,8 @@ class TextReader:
         if "character" not in meta:
             raise StoreError(f"{MODEL}/{REC_FILE}: no `character` dictionary in its metadata")
         self.characters = ["", *meta["character"].splitlines(), " "]  # blank first, space last
-        self.last_timings_ms: dict[str, float] = {}
 
-    def read(self, image: np.ndarray) -> list[TextLine]:
+    def read(self, image: np.ndarray) -> Reading:
         """`image` (H, W, 3) BGR, (H, W, 4) BGRA or (H, W) gray, uint8 -> lines in reading order."""
         t0 = time.perf_counter()
         work, scale = _prepare(image, self.options.max_side)
@@ -95,13 +100,13 @@ class TextReader:
         t2 = time.perf_counter()
         texts = self._recognise(crops)
         t3 = time.perf_counter()
-        self.last_timings_ms = {"prepare": (tp - t0) * 1e3, "det": (t1 - tp) * 1e3,
-                                "cls": (t2 - t1) * 1e3, "rec": (t3 - t2) * 1e3}
-        return [
+        timings = {"prepare": (tp - t0) * 1e3, "det": (t1 - tp) * 1e3,
+                   "cls": (t2 - t1) * 1e3, "rec": (t3 - t2) * 1e3}
+        return Reading(tuple(
             TextLine(text, conf, (box / scale).astype(np.float32))
             for box, (text, conf) in zip(boxes, texts, strict=True)
             if text.strip() and conf >= self.options.text_score
-        ]
+        ), timings)
 
     # -- detection ---------------------------------------------------------------
 

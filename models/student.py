@@ -26,12 +26,13 @@ from glasses.device.boards import BoardProfile
 from glasses.device.errors import BadInput
 from glasses.models import answers
 from glasses.models.bpe import ByteBPE
+from glasses.models.decoding import greedy
 from glasses.models.intent import Intent, intent_of
 from glasses.models.ocr import TextReader
 from glasses.models.sessions import create_session
 from glasses.models.store import ModelStore
 from glasses.models.vision import as_bgr, preprocess
-from glasses.models.vlm import VlmOptions, check_question, guarded, words
+from glasses.models.vlm import AnswerStream, VlmOptions, check_question, guarded, timed, words
 
 STORE_NAME = "look-student"
 ENCODER_FILE = "encoder.onnx"
@@ -71,8 +72,6 @@ class Student:
         self._no_visual = np.zeros((1, 0, d["d_model"]), np.float32)
         self._prefix: tuple[np.ndarray, np.ndarray] | None = None
         self._run_options = ort.RunOptions()
-        self.last_intent: Intent | None = None
-        self.last_stages_ms: dict[str, float] = {}
 
     def warm_up(self) -> None:
         image = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
@@ -84,53 +83,49 @@ class Student:
         self._run_options.terminate = True
 
     def stream(self, image: np.ndarray, question: str, intent: Intent | None = None
-               ) -> Iterator[str]:
-        self.last_stages_ms = {}
-        t0 = time.perf_counter()
-        question = check_question(question)
-        intent = self.last_intent = intent or intent_of(question)
-        image = as_bgr(image)
-        self.last_stages_ms["intent"] = (time.perf_counter() - t0) * 1e3
+               ) -> AnswerStream:
+        return AnswerStream(lambda out: self._answer(out, image, question, intent))
+
+    def _answer(self, out: AnswerStream, image: np.ndarray, question: str,
+                intent: Intent | None) -> Iterator[str]:
+        with timed(out.stages_ms, "intent"):
+            question = check_question(question)
+            intent = out.intent = intent or intent_of(question)
+            image = as_bgr(image)
         if (said := guarded(image, intent)) is not None:
             yield from words(said)
         elif intent is Intent.READ:
-            t = time.perf_counter()
-            lines = [line.text for line in self.reader.read(image)]
-            self.last_stages_ms["ocr"] = (time.perf_counter() - t) * 1e3
+            with timed(out.stages_ms, "ocr"):
+                lines = [line.text for line in self.reader.read(image).lines]
             yield from words(answers.read(lines))
         else:
-            yield from self._generate(image, question)
+            yield from self._generate(out, image, question)
 
     def visual(self, image: np.ndarray) -> np.ndarray:
         """The visual embeddings (1, m, d_model) of a BGR image."""
-        t = time.perf_counter()
         (out,) = self.encoder.run(None, {"image": preprocess(image)})
-        self.last_stages_ms["vision"] = (time.perf_counter() - t) * 1e3
         return out
 
-    def _generate(self, image: np.ndarray, question: str) -> Iterator[str]:
+    def _generate(self, out: AnswerStream, image: np.ndarray, question: str) -> Iterator[str]:
         self._run_options.terminate = False
-        visual = self.visual(image)
+        with timed(out.stages_ms, "vision"):
+            visual = self.visual(image)
         t0 = time.perf_counter()
         before, after = prompt_ids(self.bpe, self.chat, question)
         if self._prefix is None:
             _, *self._prefix = self.lm.run(None, self._feed(self._no_visual, before,
                                                             self._empty, self._empty))
         feed = self._feed(visual, after, *self._prefix)
-        decoder = self.bpe.stream_decoder()
-        for i in range(self.options.max_tokens):
-            logits, feed["past_k"], feed["past_v"] = self.lm.run(None, feed, self._run_options)
-            token = int(np.argmax(logits[0]))
-            if i == 0:
-                self.last_stages_ms["first_token"] = (time.perf_counter() - t0) * 1e3
-            if token in self.stop_ids:
-                break
+        decoder, timings = self.bpe.stream_decoder(), {}
+        for token in greedy(self.lm, feed, ("past_k", "past_v"), self.options.max_tokens,
+                            self.stop_ids, self._run_options,
+                            after_first={"visual": self._no_visual}, timings=timings):
             if piece := decoder.push(token):
                 yield piece
-            feed["visual"], feed["tokens"] = self._no_visual, np.array([[token]], np.int64)
         if tail := decoder.flush():
             yield tail
-        self.last_stages_ms["lm"] = (time.perf_counter() - t0) * 1e3
+        out.stages_ms["first_token"] = timings.get("first_token_ms", 0.0)
+        out.stages_ms["lm"] = (time.perf_counter() - t0) * 1e3
 
     @staticmethod
     def _feed(visual: np.ndarray, ids: list[int], past_k: np.ndarray,

@@ -9,7 +9,7 @@ the colour reader find the facts, identify / read / colour answers are worded fr
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -25,6 +25,7 @@ from glasses.models.intent import Intent, asked_thing, intent_of, subject
 from glasses.models.lm import AnswerModel
 from glasses.models.ocr import TextReader
 from glasses.models.store import ModelStore
+from glasses.models.streams import Stream
 from glasses.models.vision import Classifier, Label, as_bgr
 
 MAX_QUESTION_CHARS = 500  # a spoken question is far shorter; longer is refused
@@ -54,15 +55,24 @@ EXAMPLES = (  # shown before every general question; their KV cache is computed 
 CANT_TELL = re.compile(r"^\s*i (can ?not|can't|cannot) tell", re.IGNORECASE)
 
 
+class AnswerStream(Stream[str]):
+    """One answer's pieces (iterate once); filled as it goes: `intent`, `stages_ms`
+    (stage -> ms) and `facts` (what the models found; empty for the student)."""
+
+    def __init__(self, pieces: Callable[["AnswerStream"], Iterator[str]]):
+        self.intent: Intent | None = None
+        self.stages_ms: dict[str, float] = {}
+        self.facts = Facts()
+        super().__init__(pieces)
+
+
 class Vlm(Protocol):
     """What answers a look-and-tell question."""
 
     name: str
-    last_intent: Intent | None
-    last_stages_ms: dict[str, float]  # stage -> ms, of the last answer
 
     def stream(self, image: np.ndarray, question: str, intent: Intent | None = None
-               ) -> Iterator[str]:
+               ) -> AnswerStream:
         """Pieces of the answer as they are ready; joined they are the answer. `intent`:
         the skill already chosen (else routed from the question)."""
         ...
@@ -191,9 +201,6 @@ class Teacher:
         self.classifier = Classifier(store, board, options.vision_precision)
         self.reader = TextReader(store, board)
         self.lm = AnswerModel(store, board, options.lm_precision)
-        self.last_intent: Intent | None = None
-        self.last_stages_ms: dict[str, float] = {}
-        self.last_facts = Facts()
 
     def warm_up(self) -> None:
         """Run every model once (first runs are slow) and cache the prompt's prefix."""
@@ -205,43 +212,42 @@ class Teacher:
     def cancel(self) -> None:
         self.lm.cancel()
 
-    @contextmanager
-    def _timed(self, stage: str):
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.last_stages_ms[stage] = (time.perf_counter() - t0) * 1e3
-
-    def look(self, image: np.ndarray, intent: Intent) -> Facts:
-        """Run the models the intent needs on `image` (any uint8 layout `as_bgr` takes)."""
+    def look(self, image: np.ndarray, intent: Intent, stages_ms: dict[str, float] | None = None
+             ) -> Facts:
+        """Run the models the intent needs on `image` (any uint8 layout `as_bgr` takes);
+        their times go into `stages_ms`, if given."""
+        stages_ms = {} if stages_ms is None else stages_ms
+        _timed = lambda stage: timed(stages_ms, stage)  # noqa: E731
         image = as_bgr(image)
         blank, grey = view_checks(image)
         if blank:
             return Facts(blank=True, grey=grey)
         labels = kinds = text = colour = None
         if intent in (Intent.IDENTIFY, Intent.GENERAL):
-            with self._timed("vision"):
+            with _timed("vision"):
                 probs = self.classifier.probabilities(image)
                 labels = tuple(self.classifier.top(probs, self.options.top_k))
                 kinds = answers.kind_probabilities(probs)
         if intent in (Intent.READ, Intent.GENERAL):
-            with self._timed("ocr"):
-                text = tuple(line.text for line in self.reader.read(image))
+            with _timed("ocr"):
+                text = tuple(line.text for line in self.reader.read(image).lines)
             if intent is Intent.GENERAL:  # a stray letter on a photo is not a fact
                 text = tuple(t for t in text if len(re.sub(r"[\W_]", "", t)) >= MIN_FACT_CHARS)
         if intent in (Intent.COLOUR, Intent.GENERAL) and not grey:
-            with self._timed("colour"):
+            with _timed("colour"):
                 colour = name_colour(image)
         return Facts(False, grey, labels, kinds, text, colour)
 
     def stream(self, image: np.ndarray, question: str, intent: Intent | None = None
-               ) -> Iterator[str]:
-        self.last_stages_ms = {}
-        with self._timed("intent"):
+               ) -> AnswerStream:
+        return AnswerStream(lambda out: self._answer(out, image, question, intent))
+
+    def _answer(self, out: AnswerStream, image: np.ndarray, question: str,
+                intent: Intent | None) -> Iterator[str]:
+        with timed(out.stages_ms, "intent"):
             question = check_question(question)
-            intent = self.last_intent = intent or intent_of(question)
-        facts = self.last_facts = self.look(image, intent)
+            intent = out.intent = intent or intent_of(question)
+        facts = out.facts = self.look(image, intent, out.stages_ms)
         if facts.blank:
             yield from words(answers.NO_TEXT if intent is Intent.READ else answers.BLANK)
         elif intent is Intent.IDENTIFY:
@@ -251,9 +257,9 @@ class Teacher:
         elif intent is Intent.COLOUR:
             yield from words(answers.colour(facts.colour, subject(question)))
         else:
-            yield from self._general(facts, question)
+            yield from self._general(out, facts, question)
 
-    def _general(self, facts: Facts, question: str) -> Iterator[str]:
+    def _general(self, out: AnswerStream, facts: Facts, question: str) -> Iterator[str]:
         """ "Is this a dog?" from the facts; other questions by the language model, with
         what is known said after its "I can't tell"."""
         thing = asked_thing(question)
@@ -264,10 +270,11 @@ class Teacher:
                 return
         user = f"Facts: {facts.for_lm()}.\nQuestion: {question}"
         said = []
-        for piece in self.lm.stream(SYSTEM, user, self.options.max_tokens, EXAMPLES):
+        lm = self.lm.stream(SYSTEM, user, self.options.max_tokens, EXAMPLES)
+        for piece in lm:
             said.append(piece)
             yield piece
-        self.last_stages_ms["lm"] = self.lm.last_timings_ms["total_ms"]
+        out.stages_ms["lm"] = lm.timings_ms.get("total_ms", 0.0)
         if CANT_TELL.match("".join(said)):
             seen = facts.seen()
             known = [seen] if seen != answers.CANT_TELL else []
@@ -275,6 +282,16 @@ class Teacher:
                 known.append(answers.read(facts.text))
             for sentence in known:
                 yield from words(" " + sentence)
+
+
+@contextmanager
+def timed(stages_ms: dict[str, float], stage: str):
+    """Time the block into `stages_ms[stage]`, ms."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        stages_ms[stage] = (time.perf_counter() - t0) * 1e3
 
 
 def words(text: str) -> Iterator[str]:

@@ -276,7 +276,7 @@ class Assistant:
             text = "".join(self._answer).strip()
             self._answer.clear()
             card, self._card = self._card, None
-            self.publish(Answer(now_ns(), text, item.t_ns, self.look.last_skill, card))
+            self.publish(Answer(now_ns(), text, item.t_ns, item.skill, card))
             return
         if not self._answer:
             self.publish(AnswerStarted(now_ns(), item.t_ns))

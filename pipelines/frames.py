@@ -91,12 +91,14 @@ class Transcript:
 @dataclass(frozen=True)
 class AnswerToken:
     """A piece of the answer as the model produces it; `last` ends the answer. A skill's
-    card for the display comes as a piece with `card` (and no text)."""
+    card for the display comes as a piece with `card` (and no text); `skill` names the
+    skill answering."""
 
     t_ns: int
     text: str
     last: bool
     card: "Card | None" = None
+    skill: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
-"""From spans and session events to stage statistics, turn metrics and a trace.
+"""From spans and turns to stage statistics, turn metrics and a trace.
 
 Stage statistics: per stage the number of calls and, over the calls that did work (busy
 at least `IDLE_MS`: a speech stage handed a partial it skips is not work), p50, p95, p99
 and max, and the stage's share of the turns (its busy time inside the turns' windows over
-the turns' total time). Turns: end of speech -> final transcript -> first answer token ->
-answer on the display -> spoken, from the simulator's events. The trace is Chrome's JSON
+the turns' total time). Turns (`pipelines/turns.py`, as dicts): end of speech -> final
+transcript -> first answer token -> answer on the display -> spoken. The trace is Chrome's JSON
 trace format (Perfetto and chrome://tracing open it), optionally merged with
 onnxruntime's per-operator profiles of the same run, put on the same clock.
 """
@@ -18,9 +18,10 @@ import numpy as np
 
 from glasses.models.sessions import START_SUFFIX
 from glasses.pipelines.spans import Span, SpanRecorder
+from glasses.pipelines.turns import STEPS as TURN_STEPS
 
 IDLE_MS = 0.05  # calls shorter than this are counted, but not in the percentiles
-TURN_STEPS = ("final_text", "first_token", "answer_shown", "spoken")
+
 OP_MIN_US = 20  # onnxruntime operator events shorter than this are left out of the trace
 
 
@@ -30,26 +31,6 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
     return {"p50_ms": round(float(p50), 3), "p95_ms": round(float(p95), 3),
             "p99_ms": round(float(p99), 3), "max_ms": round(float(max(values)), 3)}
-
-
-def turns_of(events: list[dict]) -> list[dict]:
-    """Each answered question's times, in seconds of the session clock, and the delays
-    after the end of speech, in ms."""
-    def by_end(kind: str) -> dict:
-        return {e["speech_end"]: e for e in events if e["type"] == kind}
-
-    finals, starts, shown, spoken = (by_end(k) for k in (
-        "final_transcript", "answer_start", "answer_shown", "spoken"))
-    turns = []
-    for u in (e for e in events if e["type"] == "utterance"):
-        end = u["end"]
-        at = {"final_text": finals.get(end, {}).get("t"), "first_token": starts.get(end, {})
-              .get("t"), "answer_shown": shown.get(end, {}).get("t"),
-              "spoken": spoken.get(end, {}).get("t")}
-        turns.append({"speech_start": u["start"], "speech_end": end,
-                      **{f"{k}_ms": None if t is None else round((t - end) * 1e3, 1)
-                         for k, t in at.items()}})
-    return turns
 
 
 def turn_windows(turns: list[dict], start_ns: int) -> list[tuple[int, int]]:

@@ -56,7 +56,6 @@ class SkillStage(Stage):
         self.router = router_for(self.skills)
         self._by_name = {s.name: s for s in self.skills}
         self.history: deque[Exchange] = deque(maxlen=HISTORY)
-        self.last_skill = ""
 
     def open(self) -> None:
         self.vlm = open_vlm(self.store, self.board, self.options)
@@ -85,11 +84,14 @@ class SkillStage(Stage):
             return
         name = self.router.route(item.text)
         skill = self._by_name.get(name) or self._by_name[Intent.GENERAL.value]
-        self.last_skill = skill.name
         said: list[str] = []
+
+        def token(text: str, last: bool = False, card: Card | None = None) -> AnswerToken:
+            return AnswerToken(item.t_ns, text, last, card, skill.name)
+
         if item.frame is None and isinstance(getattr(skill, "intent", None), Intent):
             said.append(NO_VIEW)
-            yield AnswerToken(item.t_ns, NO_VIEW, last=False)
+            yield token(NO_VIEW)
         else:
             image = None if item.frame is None else item.frame.image
             request = Request(item.text, item.t_ns, image, tuple(self.history), item.source,
@@ -97,20 +99,20 @@ class SkillStage(Stage):
             try:
                 for piece in skill.handle(request):
                     if isinstance(piece, Card):
-                        yield AnswerToken(item.t_ns, "", last=False, card=piece)
+                        yield token("", card=piece)
                         continue
                     said.append(piece)
-                    yield AnswerToken(item.t_ns, piece, last=False)
+                    yield token(piece)
             except BadInput as e:  # a question the models refuse: say why, keep going
                 said.append(f"Sorry: {e}.")
-                yield AnswerToken(item.t_ns, said[-1], last=False)
+                yield token(said[-1])
             except Exception as e:  # a skill's own failure: reported, and the session goes on
                 log.debug("skill %s failed", skill.name, exc_info=True)
                 self._notice(f"skill {skill.name!r} failed: {type(e).__name__}: {e}")
                 said.append(f" Sorry: the {skill.name} skill failed.")
-                yield AnswerToken(item.t_ns, said[-1], last=False)
+                yield token(said[-1])
         self.history.append(Exchange(item.text, "".join(said).strip(), skill.name, item.t_ns))
-        yield AnswerToken(item.t_ns, "", last=True)
+        yield token("", last=True)
 
     def _skip(self, skill: Skill, why: str) -> None:
         self._notice(f"skill {skill.name!r} skipped: {why}")

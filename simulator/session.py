@@ -20,6 +20,7 @@ from glasses.pipelines.assistant import Assistant, AssistantOptions
 from glasses.pipelines.frames import AudioChunk
 from glasses.pipelines.runner import RunReport
 from glasses.pipelines.sources import Mode
+from glasses.pipelines.turns import Turn, TurnLog
 from glasses.simulator.events import EventLog
 from glasses.simulator.hud import HudState
 from glasses.simulator.present import Presenter, PresentStats
@@ -68,6 +69,7 @@ class SessionOptions:
 class SessionSummary:
     report: RunReport
     events: list[dict]  # times in seconds since `start_ns`
+    turns: list[Turn]
     display: PresentStats
     start_ns: int  # media time 0, monotonic ns
 
@@ -91,6 +93,8 @@ def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
 
         speech = SpeechOut(assistant.publish, recorder)
     assistant.subscribe(log.add_event)
+    turns = TurnLog()
+    assistant.subscribe(turns)
     assistant.subscribe(lambda e: _show(e, hud, speech))
     if recorder is not None:
         def record_audio(name: str, item) -> None:
@@ -122,7 +126,7 @@ def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
         if recorder is not None:
             recorder.close()
         log.close()
-    return SessionSummary(report, log.events, presenter.stats, assistant.start_ns)
+    return SessionSummary(report, log.events, turns.turns, presenter.stats, assistant.start_ns)
 
 
 def _show(e: ev.Event, hud: HudState, speech) -> None:

@@ -120,3 +120,4 @@ def test_a_headless_session_is_steered_over_its_control_socket(store, tmp_path):
     assert not path.exists(), "the socket is removed when the session ends"
     summary = json.loads(out)
     assert len(summary["utterances"]) == 1, summary["utterances"]
+    assert [t["text"] for t in summary["asked"]] == ["What is this?", "What am I looking at?"]

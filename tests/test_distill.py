@@ -85,8 +85,8 @@ def test_the_stored_student_answers_behind_the_vlm_interface(tiny_student, preci
         if r["intent"] in ("identify", "colour", "general"):
             assert {"vision", "first_token", "lm"} <= set(r["stages"]), r
     image = read_image(cases[0].file)
-    pieces = list(vlm.stream(image, "What is this?"))
-    assert all(isinstance(p, str) for p in pieces) and vlm.last_intent.value == "identify"
+    stream = vlm.stream(image, "What is this?")
+    assert all(isinstance(p, str) for p in stream) and stream.intent.value == "identify"
 
 
 def test_an_interrupted_training_resumes_where_its_checkpoint_left_it(store, tiny_student,

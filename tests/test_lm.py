@@ -77,17 +77,19 @@ def test_cached_prefix_gives_the_same_tokens(lm):
                                     examples)
     assert lm.bpe.decode(ids[:prefix_len]).endswith("A moped.\n")
     fresh = lm.generate_ids(ids, 8)  # the whole prompt prefilled
-    first = list(lm.tokens(ids, 8, prefix_len))  # computes the prefix's cache
-    assert lm.last_timings_ms["cached_tokens"] == prefix_len
+    stream = lm.tokens(ids, 8, prefix_len)  # computes the prefix's cache
+    first = list(stream)
+    assert stream.timings_ms["cached_tokens"] == prefix_len
     again = list(lm.tokens(ids, 8, prefix_len))  # reuses it
     assert fresh == first == again and fresh
 
 
 def test_answers_capital_of_france(lm):
-    pieces = list(lm.stream(SYSTEM, "What is the capital of France? Answer in one word."))
+    stream = lm.stream(SYSTEM, "What is the capital of France? Answer in one word.")
+    pieces = list(stream)
     assert len(pieces) >= 1
     assert "Paris" in "".join(pieces)
-    t = lm.last_timings_ms
+    t = stream.timings_ms
     assert t["prefill_ms"] > 0 and t["first_token_ms"] >= t["prefill_ms"]
     assert t["new_tokens"] >= len(pieces)  # a piece needs at least one token
 
@@ -95,14 +97,15 @@ def test_answers_capital_of_france(lm):
 def test_long_question_is_truncated(lm):
     question = ("Tell me about the weather and the city around me. " * 40)[:2000]
     assert len(question) == 2000
-    answer = "".join(lm.stream(SYSTEM, question, max_tokens=4))
-    assert isinstance(answer, str)
-    assert lm.last_timings_ms["prompt_tokens"] <= lm.max_user_tokens + 64
+    stream = lm.stream(SYSTEM, question, max_tokens=4)
+    assert isinstance("".join(stream), str)
+    assert stream.timings_ms["prompt_tokens"] <= lm.max_user_tokens + 64
 
 
 def test_max_tokens_bounds_the_answer(lm):
-    list(lm.stream(SYSTEM, "Write a long story about a dragon.", max_tokens=5))
-    assert lm.last_timings_ms["new_tokens"] <= 5
+    stream = lm.stream(SYSTEM, "Write a long story about a dragon.", max_tokens=5)
+    list(stream)
+    assert stream.timings_ms["new_tokens"] <= 5
 
 
 @pytest.mark.slow

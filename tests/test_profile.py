@@ -5,8 +5,10 @@ import json
 import pytest
 from test_cli import assert_one_line_error, glasses
 
-from glasses.pipelines.profiler import percentiles, stage_stats, turn_summary, turns_of
+from glasses.pipelines import events as ev
+from glasses.pipelines.profiler import percentiles, stage_stats, turn_summary
 from glasses.pipelines.spans import Span
+from glasses.pipelines.turns import TurnLog
 
 MS = 1_000_000
 
@@ -85,15 +87,21 @@ def test_bad_requests_are_one_line(store, tmp_path):
         assert_one_line_error(glasses("profile", *args, home=store.home), 3, word)
 
 
-def test_statistics_from_spans_and_events():
-    events = [{"type": "utterance", "start": 1.0, "end": 2.0, "t": 2.0},
-              {"type": "final_transcript", "speech_end": 2.0, "t": 2.3},
-              {"type": "answer_start", "speech_end": 2.0, "t": 2.4},
-              {"type": "answer_shown", "speech_end": 2.0, "t": 2.5}]
-    (turn,) = turns_of(events)
+def test_statistics_from_spans_and_turns():
+    s = 1_000_000_000
+    log = TurnLog()
+    for e in [ev.UtteranceHeard(2 * s, 1 * s, 2 * s, 1.0, 7),
+              ev.FinalTranscript(2300 * MS, "What is this?", 2 * s),
+              ev.AnswerStarted(2400 * MS, 2 * s), ev.AnswerShown(2500 * MS, 2 * s),
+              ev.AnswerShown(2600 * MS, 2 * s),  # a later frame: the first one counts
+              ev.FinalTranscript(3 * s, "Read it.", 3 * s, source="text")]:
+        log(e)
+    first, typed = log.turns
+    turn = first.to_dict(0)
     assert (turn["final_text_ms"], turn["first_token_ms"], turn["answer_shown_ms"]) == (
         300.0, 400.0, 500.0)
-    assert turn["spoken_ms"] is None
+    assert turn["spoken_ms"] is None and turn["frame"] == 7 and turn["text"] == "What is this?"
+    assert typed.source == "text" and typed.final_text_ns == 3 * s
     spans = [Span("asr", 0, 2000 * MS, 2300 * MS), Span("vad", 0, 0, 1 * MS),
              Span("look", 0, 2300 * MS, 2300 * MS + MS // 100)]  # 0.01 ms: idle
     stats = stage_stats([(spans, [(2000 * MS, 2500 * MS)])])
