@@ -18,14 +18,23 @@ def register(commands) -> None:
         "deploy", help="a self-contained bundle for an edge board",
         description="Write a bundle for one board: the model files the assistant loads, in "
         "the board's precision, verified against the store as they are taken; the board's "
-        "settings; the run-time requirements (numpy, onnxruntime, opencv: no torch); a "
-        "README for the board; and manifest.json with the sha256 and size of every file. "
-        "PATH is a new folder, or a file ending in .tar.gz.",
-        epilog="example: glasses deploy --board rpi5 --out rpi5-bundle.tar.gz",
+        "settings; the run-time requirements (numpy, onnxruntime, opencv: no torch); "
+        "wheels/, the assistant and every package it needs as wheels for the board's "
+        "platform (x86_64 or aarch64, CPython 3.11), so the board installs with no network "
+        "(pip install --no-index --find-links wheels/ 'glasses[voice]'); a README for the "
+        "board; and manifest.json with the sha256 and size of every file. The wheels are "
+        "fetched from PyPI and cached in the store's downloads/wheels/ (checked by sha256 "
+        "when reused); --no-wheels deploys without network. PATH is a new folder, or a file "
+        "ending in .tar.gz.",
+        epilog="example: glasses deploy --board rpi5 --out rpi5-bundle.tar.gz "
+        "(add --no-wheels to deploy without network)",
     )
     p.add_argument("--board", required=True, choices=BoardProfile.names(), help="the board")
     p.add_argument("--out", required=True, type=Path, metavar="PATH",
                    help="a new folder, or NAME.tar.gz")
+    p.add_argument("--no-wheels", action="store_true",
+                   help="leave wheels/ out: no network needed to deploy, but the board then "
+                   "installs glasses and its packages from PyPI (its README says how)")
     add_model_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(run=_deploy)
@@ -51,10 +60,20 @@ def register(commands) -> None:
 def _deploy(args) -> int:
     board = BoardProfile.by_name(args.board)
     progress(f"glasses: bundle for {board.name} ({board.precision}) -> {args.out}")
-    summary = build_bundle(ModelStore(), board, args.out, progress, args.model)
+    summary = build_bundle(ModelStore(), board, args.out, progress, args.model,
+                           wheels=not args.no_wheels)
+    house = summary["wheels"]
+    if house is None:
+        wheels = "no wheels (--no-wheels: the board installs from PyPI)"
+    else:
+        wheels = (f"wheels for {house['platform']} {house['bytes'] / 1e6:.0f} MB "
+                  f"({len(house['packages'])} files, {house['downloaded']} downloaded, "
+                  f"{house['seconds']:.0f} s)")
+        for note in house["notes"]:
+            progress(f"glasses: note: {note}")
     result(summary, args.json, f"{summary['path']}: {summary['files']} files, "
            f"{summary['bytes'] / 1e6:.0f} MB, precision {summary['precision']}, "
-           f"answered by the {summary['model']}")
+           f"answered by the {summary['model']}; {wheels}")
     return 0
 
 

@@ -7,11 +7,13 @@ A bundle (made by `glasses deploy`, `export/bundle.py`) is a folder, or a .tar.g
     store.json        a model store manifest: the bundle is a store home (`models/`)
     models/NAME/FILE  the model files the assistant loads, in the board's precision
     requirements.txt  the run-time packages (no torch)
-    README.md         how to run it on the board
+    wheels/           the project's wheel and every package it needs for the board's
+                      platform, to install with pip --no-index (absent with --no-wheels)
+    README.md         how to install and run it on the board
 
 Opening refuses an archive entry that would land outside its folder (absolute paths,
 "..", links, devices), a missing, truncated or changed file, and a file the manifest
-does not list.
+does not list; the wheels are files like any other, so a changed wheel is refused too.
 """
 
 import json
