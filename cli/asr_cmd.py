@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 
 from glasses.cli.output import progress, result
-from glasses.device.audio import SAMPLE_RATE, load_audio
+from glasses.device.audio import load_audio, wav_info
 from glasses.device.errors import GlassesError
 from glasses.evaluation.asr import EngineFailed, evaluate_isolated, load_clips
 from glasses.export.asr_engines import ENGINES, check, make_engine, unavailable
@@ -92,8 +92,9 @@ def _options(args: argparse.Namespace) -> AsrOptions:
 # -- glasses transcribe ------------------------------------------------------------------
 
 def _transcribe(args: argparse.Namespace) -> int:
-    audio = load_audio(args.audio)
-    audio_s = len(audio) / SAMPLE_RATE
+    info = wav_info(args.audio)  # the header only: a long file is not decoded whole
+    audio = load_audio(args.audio, first_s=ONNX_MAX_S if args.engine == "onnx" else None)
+    audio_s = info.seconds
     why = unavailable(args.engine)
     if why:
         raise GlassesError(f"the {args.engine} engine cannot run here: {why}")

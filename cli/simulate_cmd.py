@@ -116,7 +116,8 @@ def play(args: argparse.Namespace, store: ModelStore, board: BoardProfile, headl
         else:
             path = DEMO_SCENARIO if args.scenario in (None, "demo") else Path(args.scenario)
             scenario = load_scenario(path)
-            view, audio = prepare(scenario, Path(tmp), board.camera_size, voice_for(scenario))
+            view, audio = prepare(scenario, Path(tmp), board.camera_size, voice_for(scenario),
+                                  args.duration)
         options = SessionOptions(
             view=view, audio=audio, mode=Mode(args.mode), board=board, headless=headless,
             duration_s=args.duration or (scenario.duration_s if scenario else None),

@@ -6,9 +6,11 @@ resampler whose output does not depend on how the input is chunked.
 """
 
 import math
+import mmap
 import os
 import struct
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +34,18 @@ _FMT_EXTENSIBLE = 40  # bytes of a WAVE_FORMAT_EXTENSIBLE fmt chunk
 _INT16_SCALE = 32768  # full scale of 16-bit PCM
 
 
-def _read_bytes(path: Path) -> bytes:
+MIN_RATE, MAX_RATE = 4_000, 384_000  # Hz: a WAV declaring another rate is refused
+MAX_LOAD_S = 2 * 3600  # seconds of audio loaded whole at most (2 h at 16 kHz: 460 MB)
+DECODE_BLOCK_S = 10  # long files are decoded this many seconds at a time
+
+
+def _read_bytes(path: Path) -> bytes | mmap.mmap:
+    """The file's bytes, mapped (not read) when it has any: only what is used is read."""
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return b""
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -67,8 +78,9 @@ def _parse_fmt(path: Path, body: bytes) -> tuple[int, int, int, int]:
             raise BadInput(f"{path}: unsupported WAV sub-format GUID {body[24:40].hex()}")
     if channels == 0:
         raise BadInput(f"{path}: WAV declares 0 channels")
-    if rate == 0:
-        raise BadInput(f"{path}: WAV declares a sample rate of 0 Hz")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise BadInput(f"{path}: WAV declares a sample rate of {rate} Hz; "
+                       f"{MIN_RATE}-{MAX_RATE} Hz are accepted")
     if code == WAVE_FORMAT_PCM and bits not in _PCM_BITS:
         raise BadInput(f"{path}: unsupported PCM bit depth {bits} (supported: 8/16/24/32)")
     if code == WAVE_FORMAT_IEEE_FLOAT and bits not in _FLOAT_BITS:
@@ -97,15 +109,32 @@ def _decode(raw: bytes, code: int, bits: int) -> np.ndarray:
     return (x / float(1 << (bits - 1))).astype(np.float32)
 
 
-def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a WAV file: (samples (n_samples, n_channels) float32 in [-1, 1], sample rate Hz).
+@dataclass(frozen=True)
+class WavInfo:
+    """What a WAV file's header says, checked against its size."""
 
-    Supports PCM 8 (unsigned), 16, 24 and 32-bit, IEEE float 32/64 and the extensible
-    variants of those. Float samples outside [-1, 1] are clipped. Raises BadInput naming
-    the file for anything it cannot read exactly (a truncated file is an error).
-    """
-    path = Path(path)
-    data = _read_bytes(path)
+    code: int
+    channels: int
+    rate: int
+    bits: int
+    offset: int  # of the audio, in bytes
+    size: int  # bytes of audio
+
+    @property
+    def frames(self) -> int:
+        return self.size // (self.channels * self.bits // 8)
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.rate
+
+
+def wav_info(path: str | os.PathLike) -> WavInfo:
+    """The header of a WAV file, read without decoding its audio; BadInput if unusable."""
+    return _info(Path(path), _read_bytes(Path(path)))
+
+
+def _info(path: Path, data) -> WavInfo:
     if not data:
         raise BadInput(f"{path}: empty file")
     if len(data) >= 4 and data[:4] in (b"RIFX", b"RF64"):
@@ -146,13 +175,49 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if size % frame:
         raise BadInput(f"{path}: truncated WAV: {size} bytes of audio is not a whole number "
                        f"of {frame}-byte frames")
-    x = _decode(data[offset:offset + size], code, bits)
-    if code == WAVE_FORMAT_IEEE_FLOAT:
+    return WavInfo(code, channels, rate, bits, offset, size)
+
+
+def _frames(path: Path, data, info: WavInfo, start: int, stop: int) -> np.ndarray:
+    """Frames [start, stop) as (n, channels) float32 in [-1, 1]."""
+    frame = info.channels * info.bits // 8
+    raw = data[info.offset + start * frame : info.offset + stop * frame]
+    x = _decode(raw, info.code, info.bits)
+    if info.code == WAVE_FORMAT_IEEE_FLOAT:
         bad = int(np.count_nonzero(~np.isfinite(x)))
         if bad:
-            raise BadInput(f"{path}: {bad} of {x.size} samples are not finite (NaN or inf)")
+            raise BadInput(f"{path}: {bad} of {x.size} samples are not finite (NaN or inf)"
+                           + (f" in frames {start}-{stop}" if start or stop < info.frames else ""))
         np.clip(x, -1.0, 1.0, out=x)
-    return x.reshape(-1, channels), rate
+    return x.reshape(-1, info.channels)
+
+
+def read_wav(path: str | os.PathLike, max_s: float = MAX_LOAD_S) -> tuple[np.ndarray, int]:
+    """Read a WAV file: (samples (n_samples, n_channels) float32 in [-1, 1], sample rate Hz).
+
+    Supports PCM 8 (unsigned), 16, 24 and 32-bit, IEEE float 32/64 and the extensible
+    variants of those. Float samples outside [-1, 1] are clipped. Raises BadInput naming
+    the file for anything it cannot read exactly (a truncated file is an error), and for
+    one longer than `max_s` seconds (checked before any audio is decoded).
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    info = _info(path, data)
+    _check_length(path, info, max_s)
+    return _frames(path, data, info, 0, info.frames), info.rate
+
+
+def _check_length(path: Path, info: WavInfo, max_s: float) -> None:
+    if info.seconds > max_s:
+        raise BadInput(f"{path}: {_duration(info.seconds)} of audio; at most "
+                       f"{_duration(max_s)} are accepted here")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    h, m = divmod(round(seconds / 60), 60)
+    return f"{h} h {m} min" if h else f"{m} min"
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:
@@ -359,10 +424,26 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return np.concatenate([r.process(x), r.flush()])
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """A WAV file as (n,) float32 mono at `sample_rate` Hz (empty if it holds no audio)."""
-    x, rate = read_wav(path)
-    mono = to_mono(x)
-    if rate == sample_rate or len(mono) == 0:
-        return mono
-    return resample(mono, rate, sample_rate)
+def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE,
+               first_s: float | None = None, max_s: float = MAX_LOAD_S) -> np.ndarray:
+    """A WAV file as (n,) float32 mono at `sample_rate` Hz (empty if it holds no audio).
+
+    `first_s`: only the first this many seconds are read. A file longer than `max_s`
+    (and not cut by `first_s`) is refused before anything is decoded. Long files are
+    decoded a block at a time, so memory follows the output, not the file's format."""
+    path = Path(path)
+    data = _read_bytes(path)
+    info = _info(path, data)
+    frames = info.frames
+    if first_s is not None:
+        frames = min(frames, int(first_s * info.rate))
+    else:
+        _check_length(path, info, max_s)
+    resampler = Resampler(info.rate, sample_rate) if info.rate != sample_rate else None
+    out, block = [], DECODE_BLOCK_S * info.rate
+    for start in range(0, frames, block):
+        mono = to_mono(_frames(path, data, info, start, min(frames, start + block)))
+        out.append(resampler.process(mono) if resampler else mono)
+    if resampler is not None and frames:
+        out.append(resampler.flush())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)

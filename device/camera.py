@@ -7,6 +7,7 @@ sleeps or paces. The pipeline layer stamps capture times and paces playback.
 import glob
 import os
 import re
+import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ WEBCAM_OPEN_TIMEOUT_S = 5.0
 FRAME_COUNT_SLACK = 2  # CAP_PROP_FRAME_COUNT is approximate by this many frames
 PROBE_TIMEOUT_S = 1.0  # per device in list_cameras()
 MAX_IMAGE_SIDE = 4096  # stills with a longer side are shrunk to it when read
+MAX_PIXELS = 50_000_000  # larger stills are refused from their header (JPEGs decoded smaller)
 
 _DEV_VIDEO = re.compile(r"^/dev/video(\d+)$")
 
@@ -119,8 +121,18 @@ def read_image(path: str | Path) -> np.ndarray:
                        ) from exc
     if not data.size:
         raise BadInput(f"{path}: empty file, not an image")
+    flags = cv2.IMREAD_COLOR
+    if (dims := image_dims(data)) is not None and dims[0] * dims[1] > MAX_PIXELS:
+        w, h = dims
+        if data[:2].tobytes() != b"\xff\xd8" or w * h > MAX_PIXELS * 64:
+            raise BadInput(f"{path}: {w} x {h} pixels; images of at most "
+                           f"{MAX_PIXELS // 1_000_000} megapixels are accepted")
+        # a JPEG decodes at 1/2, 1/4 or 1/8 of its size for next to nothing
+        factor = next(f for f in (2, 4, 8) if w * h / f**2 <= MAX_PIXELS)
+        flags = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                 8: cv2.IMREAD_REDUCED_COLOR_8}[factor]
     with _quiet_opencv():
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        image = cv2.imdecode(data, flags)
     if image is None or not image.size:
         raise BadInput(f"{path}: not a readable image (corrupt or unsupported format)")
     image = _to_bgr(image)
@@ -130,6 +142,28 @@ def read_image(path: str | Path) -> np.ndarray:
         size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return image
+
+
+def image_dims(data: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG, GIF or BMP header, before any decoding; None for
+    other formats (or a header that does not say)."""
+    head = data[:64 * 1024].tobytes()
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+        return struct.unpack(">II", head[16:24])
+    if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
+        return struct.unpack("<HH", head[6:10])
+    if head[:2] == b"BM" and len(head) >= 26:
+        w, h = struct.unpack("<ii", head[18:26])
+        return abs(w), abs(h)
+    if head[:2] == b"\xff\xd8":  # JPEG: the first start-of-frame marker has the size
+        i = 2
+        while i + 9 < len(head) and head[i] == 0xFF:
+            marker, length = head[i + 1], struct.unpack(">H", head[i + 2:i + 4])[0]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                h, w = struct.unpack(">HH", head[i + 5:i + 9])
+                return w, h
+            i += 2 + length
+    return None
 
 
 def _rate(cap: cv2.VideoCapture) -> float | None:
@@ -233,6 +267,10 @@ class Camera:
     def _open_video(self, path: Path, fps: float | None, size) -> None:
         self._path = path
         self.name = str(path)
+        head = np.fromfile(str(path), dtype=np.uint8, count=64 * 1024)
+        if (dims := image_dims(head)) is not None and dims[0] * dims[1] > MAX_PIXELS:
+            raise BadInput(f"{path}: a still image of {dims[0]} x {dims[1]} pixels; images "
+                           f"of at most {MAX_PIXELS // 1_000_000} megapixels are accepted")
         with _quiet_opencv():
             cap = cv2.VideoCapture(str(path))
         self._cap = cap

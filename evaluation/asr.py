@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from glasses.device.audio import SAMPLE_RATE, load_audio
+from glasses.device.audio import SAMPLE_RATE, load_audio, wav_info
 from glasses.device.errors import BadInput, GlassesError
 from glasses.evaluation.cases import read_table
 from glasses.evaluation.scoring import word_error_rate
@@ -66,10 +66,19 @@ def read_speech_set(folder: str | Path) -> list[tuple[Path, str]]:
     return [(wav, cells[-1]) for wav, cells in read_table(folder, TRUTH, what, 2)]
 
 
+MAX_CLIP_S = 30.0  # a speech set's clips are questions: one Whisper window at most
+
+
 def load_clips(folder: str | Path) -> list[Clip]:
-    """The clips of a speech set with their audio, 16 kHz mono; BadInput for a bad WAV."""
+    """The clips of a speech set with their audio, 16 kHz mono; BadInput for a bad WAV or
+    one longer than `MAX_CLIP_S` (every clip's header is checked before any is decoded)."""
+    clips = read_speech_set(folder)
+    for wav, _ in clips:
+        if (seconds := wav_info(wav).seconds) > MAX_CLIP_S:
+            raise BadInput(f"{wav}: {seconds:.1f} s long; the clips of a speech set are "
+                           f"questions of at most {MAX_CLIP_S:.0f} s")
     return [Clip(wav.relative_to(folder).as_posix(), ref, load_audio(wav))
-            for wav, ref in read_speech_set(folder)]
+            for wav, ref in clips]
 
 
 # -- measuring ---------------------------------------------------------------------------

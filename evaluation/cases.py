@@ -36,6 +36,9 @@ def read_table(folder: str | Path, table: str, what: str, columns: int
             raise BadInput(f"{path}:{number}: expected {columns} tab-separated columns "
                            f"({what}), got {line.strip()[:60]!r}")
         file = folder / cells[0]
+        if Path(cells[0]).is_absolute() or ".." in Path(cells[0]).parts:
+            raise BadInput(f"{path}:{number}: {cells[0]!r}: files are named relative to "
+                           f"{folder}, inside it")
         if not cells[0] or not file.is_file():
             raise BadInput(f"{path}:{number}: {cells[0]!r}: no such file in {folder}")
         rows.append((file, cells))

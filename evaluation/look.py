@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from glasses.device.camera import read_image
+from glasses.device.errors import BadInput
 from glasses.evaluation.cases import read_table
 from glasses.evaluation.scoring import accepted
 from glasses.models.answers import cards
@@ -52,6 +53,9 @@ def read_look_set(folder: str | Path) -> list[LookCase]:
     cases = []
     for file, cells in read_table(folder, CASES, WHAT, 3):
         words = tuple(w.strip() for w in cells[2].split("|") if w.strip())
+        if not words or not cells[1]:
+            raise BadInput(f"{Path(folder) / CASES}: {cells[0]}: a case needs a question and "
+                           "at least one accepted word")
         cases.append(LookCase(file, cells[1], words))
     return cases
 
@@ -80,9 +84,16 @@ def evaluate_look(vlm: Vlm, cases: list[LookCase], root: Path,
     say = progress or (lambda message: None)
     results = []
     for i, case in enumerate(cases, 1):
-        turn = answer_turn(vlm, read_image(case.file), case.question)
+        name = case.file.relative_to(root).as_posix()
+        try:
+            turn = answer_turn(vlm, read_image(case.file), case.question)
+        except BadInput as e:  # a bad case is recorded as an error; the others go on
+            results.append({"file": name, "question": case.question, "answer": None,
+                            "passed": False, "error": str(e)})
+            say(f"  [{i}/{len(cases)}] ERROR {e}")
+            continue
         ok = accepted(turn.answer, list(case.accepted))
-        results.append({"file": case.file.relative_to(root).as_posix(),
+        results.append({"file": name,
                         "question": case.question, "answer": turn.answer, "passed": ok,
                         "intent": turn.intent, "ms": turn.ms,
                         "first_token_ms": turn.first_token_ms, "stages": turn.stages})
@@ -92,6 +103,10 @@ def evaluate_look(vlm: Vlm, cases: list[LookCase], root: Path,
 
 
 def summarise(results: list[dict]) -> dict:
+    """Pass rate over all cases (an error fails); times over the cases answered."""
+    every, errors = results, [r for r in results if "error" in r]
+    total = len(results)
+    results = [r for r in results if "error" not in r]
     ms = [r["ms"] for r in results]
     first = [r["first_token_ms"] for r in results]
     passed = sum(r["passed"] for r in results)
@@ -106,9 +121,9 @@ def summarise(results: list[dict]) -> dict:
     stage_names = sorted({s for r in results for s in r["stages"]})
     stages = {s: round(statistics.median([r["stages"][s] for r in results if s in r["stages"]]),
                        1) for s in stage_names}
-    return {"cases": len(results), "passed": passed,
-            "pass_rate": round(passed / len(results), 3) if results else 0.0,
+    return {"cases": total, "passed": passed, "errors": len(errors),
+            "pass_rate": round(passed / total, 3) if total else 0.0,
             "median_ms": round(statistics.median(ms), 1) if ms else 0.0,
             "p90_ms": round(float(np.percentile(ms, 90)), 1) if ms else 0.0,
             "first_token_median_ms": round(statistics.median(first), 1) if first else 0.0,
-            "stages_median_ms": stages, "intents": by_intent, "results": results}
+            "stages_median_ms": stages, "intents": by_intent, "results": every}

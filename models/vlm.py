@@ -162,6 +162,11 @@ class Facts:
 
 def check_question(question: str) -> str:
     question = " ".join(str(question).split())
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput("the question is not valid text (it holds bytes that are not "
+                       "UTF-8)") from None
     if not question:
         raise BadInput("the question is empty")
     if len(question) > MAX_QUESTION_CHARS:

@@ -17,7 +17,9 @@ Paths are relative to the file. `prepare` turns a scenario into the camera and m
 media `glasses simulate` plays; `check` compares the answers with `expect`.
 """
 
+import math
 import tomllib
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +27,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from glasses.device.audio import SAMPLE_RATE, load_audio, write_wav
+from glasses.device.audio import SAMPLE_RATE, load_audio
 from glasses.device.camera import Camera, read_image
 from glasses.device.errors import BadInput
 from glasses.evaluation.scoring import accepted
 
 FPS = 15.0  # rendered views' frame rate
+MAX_S = 4 * 3600  # a scenario's times and length, at most (rendering is bounded by it)
+AUDIO_BLOCK_S = 60  # the microphone track is written this many seconds at a time
 TAIL_S = 4.0  # a session lasts this long after the last question starts, by default
 MATCH_S = 2.0  # an utterance is a `say` item's when it starts this close to `at`
 KEYS = {"top": {"name", "duration_s", "audio", "view", "say"},
@@ -92,9 +96,16 @@ def load_scenario(path: str | Path) -> Scenario:
 
     def at_of(table: dict, label: str) -> float:
         at = table.get("at")
-        if not isinstance(at, int | float) or at < 0:
-            raise fail(f"{label}: `at` must be a number of seconds >= 0, got {at!r}")
+        if not _seconds_ok(at, 0):
+            raise fail(f"{label}: `at` must be a number of seconds from 0 to {MAX_S}, "
+                       f"got {at!r}")
         return float(at)
+
+    def tables(key: str) -> list[dict]:
+        items = data.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(t, dict) for t in items):
+            raise fail(f"`{key}` must be a list of tables ([[{key}]] sections)")
+        return items
 
     def file_of(value, label: str) -> Path:
         file = where / str(value)
@@ -104,7 +115,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
     check_keys(data, "top", "top level")
     views = []
-    for i, v in enumerate(data.get("view", []), 1):
+    for i, v in enumerate(tables("view"), 1):
         check_keys(v, "view", f"view {i}")
         if ("image" in v) == ("video" in v):
             raise fail(f"view {i}: give exactly one of `image` or `video`")
@@ -114,7 +125,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raise fail("no [[view]]: say what the camera sees")
     views.sort(key=lambda v: v.at)
     says = []
-    for i, s in enumerate(data.get("say", []), 1):
+    for i, s in enumerate(tables("say"), 1):
         check_keys(s, "say", f"say {i}")
         text = s.get("text")
         if not isinstance(text, str) or not text.strip():
@@ -122,50 +133,80 @@ def load_scenario(path: str | Path) -> Scenario:
         expect = s.get("expect", [])
         if isinstance(expect, str):
             expect = [expect]
+        if not isinstance(expect, list) or not all(isinstance(e, str) for e in expect):
+            raise fail(f"say {i}: `expect` must be a word or a list of words")
         wav = file_of(s["wav"], f"say {i}") if "wav" in s else None
         says.append(Say(at_of(s, f"say {i}"), text.strip(), wav, tuple(map(str, expect))))
     says.sort(key=lambda s: s.at)
     audio = file_of(data["audio"], "audio") if "audio" in data else None
     duration = data.get("duration_s")
-    if duration is not None and (not isinstance(duration, int | float) or duration <= 0):
-        raise fail(f"duration_s must be a positive number of seconds, got {duration!r}")
+    if duration is not None and not (_seconds_ok(duration, 0) and duration > 0):
+        raise fail(f"duration_s must be a number of seconds above 0 and at most {MAX_S}, "
+                   f"got {duration!r}")
     return Scenario(str(data.get("name", path.stem)), path, tuple(views), tuple(says), audio,
                     None if duration is None else float(duration))
 
 
+def _seconds_ok(value, low: float) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and low <= value <= MAX_S)
+
+
 def prepare(scenario: Scenario, folder: Path, size: tuple[int, int],
-            speak: Callable[[str], np.ndarray] | None = None) -> tuple[str, str]:
+            speak: Callable[[str], np.ndarray] | None = None,
+            until_s: float | None = None) -> tuple[str, str]:
     """(camera source, microphone WAV) for `glasses simulate`. One video at 0 s and a
-    given `audio` are used as they are; anything else is rendered into `folder`. `speak`
-    (text -> 16 kHz float32) voices `say` items that have no `wav`."""
+    given `audio` are used as they are; anything else is rendered into `folder`, up to
+    `until_s` (a session's --duration) at most. `speak` (text -> 16 kHz float32) voices
+    `say` items that have no `wav`. Memory stays bounded however long the scenario."""
+    length = min(scenario.length_s, until_s or MAX_S)
     views = scenario.views
     if len(views) == 1 and views[0].video is not None and views[0].at == 0:
         view = str(views[0].video)
     else:
-        view = str(_render_views(scenario, folder / "view.mp4", size))
+        view = str(_render_views(scenario, folder / "view.mp4", size, length))
     if scenario.audio is not None:
         return view, str(scenario.audio)
-    track = np.zeros(int(scenario.length_s * SAMPLE_RATE), np.float32)
+    speech = []
     for say in scenario.says:
+        if say.at >= length:
+            continue
         if say.wav is not None:
-            speech = load_audio(say.wav)
+            speech.append((say.at, load_audio(say.wav, max_s=600)))
         elif speak is not None:
-            speech = speak(say.text)
+            speech.append((say.at, speak(say.text)))
         else:
             raise BadInput(f"{scenario.path}: {say.text!r} has no `wav` and no voice to speak it")
-        start = int(say.at * SAMPLE_RATE)
-        part = speech[: max(0, len(track) - start)]
-        track[start : start + len(part)] += part
-    write_wav(folder / "audio.wav", track, SAMPLE_RATE)
+    _write_track(folder / "audio.wav", speech, int(length * SAMPLE_RATE))
     return view, str(folder / "audio.wav")
 
 
-def _render_views(scenario: Scenario, out: Path, size: tuple[int, int]) -> Path:
+def _write_track(path: Path, speech: list[tuple[float, np.ndarray]], n: int) -> None:
+    """The microphone track: `n` samples of silence with each (at, samples) added, written
+    a block at a time as 16-bit PCM at 16 kHz."""
+    block = AUDIO_BLOCK_S * SAMPLE_RATE
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        for lo in range(0, n, block):
+            hi = min(n, lo + block)
+            part = np.zeros(hi - lo, np.float32)
+            for at, samples in speech:
+                start = int(at * SAMPLE_RATE)
+                a, b = max(lo, start), min(hi, start + len(samples))
+                if a < b:
+                    part[a - lo : b - lo] += samples[a - start : b - start]
+            w.writeframes((np.clip(part, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def _render_views(scenario: Scenario, out: Path, size: tuple[int, int],
+                  length_s: float) -> Path:
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), FPS, size)
     stills = {v.image: cv2.resize(read_image(v.image), size) for v in scenario.views if v.image}
     videos: dict[Path, _Playback] = {}
     try:
-        for i in range(int(scenario.length_s * FPS)):
+        for i in range(int(length_s * FPS)):
             t = i / FPS
             view = [v for v in scenario.views if v.at <= t]
             view = view[-1] if view else scenario.views[0]
