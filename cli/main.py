@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input file, 4 model store,
 
 import argparse
 import logging
+import signal
 import sys
 
 from glasses.cli import (
@@ -40,7 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: unwinds like Ctrl-C (temporary files removed, recordings finalised)."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
@@ -52,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     except GlassesError as e:
         print(f"glasses: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("glasses: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated) or isinstance(e.__context__, Terminated)
+        print(f"glasses: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     except Exception as e:
         if args.debug:
             raise

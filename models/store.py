@@ -27,6 +27,9 @@ MANIFEST = "store.json"
 PREPARE_HINT = "run `glasses models prepare`"
 
 
+BUILD_PREFIX = ".build-"  # temporary build folders in the store home: .build-PID-XXXX
+
+
 def default_home() -> Path:
     if home := os.environ.get("GLASSES_HOME"):
         return Path(home).expanduser()
@@ -143,7 +146,7 @@ class ModelStore:
         folder.mkdir(parents=True, exist_ok=True)
         stored = []
         for name, src in files.items():
-            tmp = folder / f".{name}.partial"
+            tmp = folder / f".{name}.{os.getpid()}.partial"
             shutil.copyfile(src, tmp)
             stored.append(StoredFile(name, sha256_file(tmp), tmp.stat().st_size))
             os.replace(tmp, folder / name)
@@ -152,10 +155,24 @@ class ModelStore:
             self._write_manifest({**self.entries(), model: entry})
         return entry
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def build_dir(self) -> tempfile.TemporaryDirectory:
+        """A temporary folder in the store home for a build, named after this process
+        (`.build-PID-...`: a later run removes those whose process is gone)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        with open(self.home / ".lock", "w") as lock:
+        return tempfile.TemporaryDirectory(prefix=f"{BUILD_PREFIX}{os.getpid()}-",
+                                           dir=self.home)
+
+    @contextmanager
+    def building(self, model: str) -> Iterator[None]:
+        """Held while `model` is built: a second process building it waits, then finds it
+        built (the build's own files have per-process names)."""
+        with self._locked(f".lock-{model}"):
+            yield
+
+    @contextmanager
+    def _locked(self, name: str = ".lock") -> Iterator[None]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / name, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield

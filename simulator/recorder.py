@@ -1,6 +1,11 @@
 """`--record out.mp4`: the frames the window shows, and beside them `out.wav`: what the
-microphone heard with the spoken answers mixed in (OpenCV writes video without sound)."""
+microphone heard with the spoken answers mixed in (OpenCV writes video without sound).
 
+Both are written under temporary names beside their place and renamed when closed: a
+recording cut short (Ctrl-C, SIGTERM) is still finalised, and an earlier recording at the
+same path is replaced only by a complete one."""
+
+import os
 import threading
 from pathlib import Path
 
@@ -18,12 +23,15 @@ class Recorder:
         if not path.parent.is_dir():
             raise BadInput(f"{path.parent}: no such folder to record into")
         self.path, self.size = path, size
+        self._partial = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
         fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() == ".mp4" else "MJPG"))
-        self._writer = cv2.VideoWriter(str(path), fourcc, fps, size)
+        self._writer = cv2.VideoWriter(str(self._partial), fourcc, fps, size)
         if not self._writer.isOpened():
+            self._partial.unlink(missing_ok=True)
             raise BadInput(f"{path}: cannot write video here")
         self.frames = 0
-        self._audio = np.zeros(0, np.float32)
+        self._audio = np.zeros(SAMPLE_RATE * 60, np.float32)  # grown by doubling
+        self._audio_len = 0
         self._lock = threading.Lock()
 
     @property
@@ -40,12 +48,18 @@ class Recorder:
         with self._lock:
             end = start + len(samples)
             if end > len(self._audio):
-                self._audio = np.concatenate([self._audio, np.zeros(end - len(self._audio),
-                                                                    np.float32)])
+                grown = np.zeros(max(end, 2 * len(self._audio)), np.float32)
+                grown[: self._audio_len] = self._audio[: self._audio_len]
+                self._audio = grown
             self._audio[start:end] += samples
+            self._audio_len = max(self._audio_len, end)
 
     def close(self) -> None:
         self._writer.release()
         with self._lock:
-            if len(self._audio):
-                write_wav(self.audio_path, np.clip(self._audio, -1, 1), SAMPLE_RATE)
+            if self._audio_len:
+                partial = self._partial.with_suffix(".wav")
+                write_wav(partial, np.clip(self._audio[: self._audio_len], -1, 1),
+                          SAMPLE_RATE)
+                os.replace(partial, self.audio_path)
+        os.replace(self._partial, self.path)
