@@ -1,7 +1,7 @@
 """`glasses`: the command line, a thin face over the packages.
 
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input file, 4 model store,
-5 device failure, 130 interrupted.
+5 device failure, 130 interrupted, 143 terminated (SIGTERM).
 """
 
 import argparse
@@ -23,7 +23,8 @@ from glasses.cli import (
 from glasses.device.errors import GlassesError
 
 EPILOG = """exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input file,
-4 model store (missing, unprepared, tampered), 5 device failure, 130 interrupted"""
+4 model store (missing, unprepared, tampered), 5 device failure, 130 interrupted,
+143 terminated (SIGTERM)"""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@ Every command catches `GlassesError` at the top and prints its message on one li
 with no traceback, then exits with `exit_code`. The codes are documented in the README:
 
     0 ok, 1 internal error, 2 usage, 3 bad input file, 4 model store, 5 device failure,
-    130 interrupted (Ctrl-C)
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
 """
 
 
