@@ -173,14 +173,12 @@ class Assistant:
 
     def stop(self) -> RunReport:
         """Stop everything still running (at most about a second) and report; idempotent."""
-        with self._lock:
-            if self._stopped:
-                return self.report
-            self._stopped = True
-        report = self.runner.finish(0)
-        self.report = report
-        self.publish(SessionEnded(now_ns(), tuple(report.errors)))
-        return report
+        self._stopped = True  # seen at once by a presenting loop, however long the rest takes
+        with self._lock:  # a second caller (the control socket's stop) waits for the report
+            if self.report is None:
+                self.report = self.runner.finish(0)
+                self.publish(SessionEnded(now_ns(), tuple(self.report.errors)))
+        return self.report
 
     def run(self, duration_s: float | None = None) -> RunReport:
         """Start, wait for the end of the media (or `duration_s`), stop; the report."""
