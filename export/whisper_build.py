@@ -55,7 +55,7 @@ SOURCES = {
 
 def validation_clips() -> list[np.ndarray]:
     """The built-in demo's two questions and the whole 10 s demo (ships with the project)."""
-    audio = load_audio(Path(str(files("simulator") / "demo" / "demo.wav")))
+    audio = load_audio(Path(str(files("glasses.simulator") / "demo" / "demo.wav")))
     cut = lambda a, b: audio[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]  # noqa: E731
     return [cut(0.5, 4.5), cut(5.0, 9.0), audio]
 
