@@ -1,7 +1,9 @@
 """Skills: the router, the built-in skills, plug-ins found through their entry points (the
 example timer installed from its own folder), and plug-ins that fail."""
 
+import importlib
 import json
+import site
 import subprocess
 import sys
 import textwrap
@@ -49,6 +51,10 @@ def timer_installed():
     """The example skill installed into this environment from its folder (no network)."""
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
                     "--no-build-isolation", "-e", str(TIMER)], check=True, timeout=300)
+    # this process started before the install: read its .pth files (the editable finder)
+    for folder in site.getsitepackages():
+        site.addsitedir(folder)
+    importlib.invalidate_caches()
 
 
 def test_the_installed_example_skill_is_found_through_its_entry_point():
