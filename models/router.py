@@ -67,8 +67,8 @@ class Router:
         self._idf = np.array([math.log((1 + n) / (1 + df[f])) + 1 for f in sorted(df)],
                              np.float32)
         self._matrix = np.stack([self._vector(r) for r in rows])
-        self._owner = np.array([sorted(set(self.skills)).index(s) for s in self.skills])
         self._names = sorted(set(self.skills))
+        self._owner = np.array([self._names.index(s) for s in self.skills])
 
     def _vector(self, counts: Counter) -> np.ndarray:
         v = np.zeros(len(self._index), np.float32)

@@ -144,11 +144,12 @@ class _Client:
         with self._cond:
             if not self.alive:
                 return
-            if len(self._out) >= BACKLOG_EVENTS:  # not reading: let it go, keep the session
-                self.alive = False
-            else:
+            stalled = len(self._out) >= BACKLOG_EVENTS
+            if not stalled:
                 self._out.append(data)
-            self._cond.notify()
+                self._cond.notify()
+        if stalled:  # not reading: let it go (both threads end), keep the session
+            self.close()
 
     def close(self) -> None:
         with self._cond:

@@ -21,6 +21,7 @@ from glasses.models.vlm import VlmOptions
 from glasses.pipelines.frames import AnswerToken, Card, Transcript
 from glasses.pipelines.skills import (
     Exchange,
+    LookSkill,
     Request,
     Skill,
     SkillEnv,
@@ -89,13 +90,14 @@ class SkillStage(Stage):
         def token(text: str, last: bool = False, card: Card | None = None) -> AnswerToken:
             return AnswerToken(item.t_ns, text, last, card, skill.name)
 
-        if item.frame is None and isinstance(getattr(skill, "intent", None), Intent):
+        if item.frame is None and isinstance(skill, LookSkill):
             said.append(NO_VIEW)
             yield token(NO_VIEW)
         else:
             image = None if item.frame is None else item.frame.image
+            look = getattr(self.vlm, "look", None)  # the teacher finds facts; the student not
             request = Request(item.text, item.t_ns, image, tuple(self.history), item.source,
-                              lambda: self.vlm.look(image, Intent.GENERAL))
+                              (lambda: look(image, Intent.GENERAL)) if look else None)
             try:
                 for piece in skill.handle(request):
                     if isinstance(piece, Card):

@@ -15,7 +15,6 @@ A skill that cannot be loaded, or whose handler raises, is reported by name and 
 the assistant keeps answering.
 """
 
-import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -30,8 +29,6 @@ from glasses.models.vlm import Facts, Vlm
 from glasses.pipelines.frames import Card
 
 __all__ = ["Card", "Exchange", "LookSkill", "Request", "Skill", "SkillEnv", "discover"]
-
-log = logging.getLogger(__name__)
 
 ENTRY_POINTS = "glasses.skills"
 FALLBACK = Intent.GENERAL.value
