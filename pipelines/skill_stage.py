@@ -18,7 +18,10 @@ from glasses.models.deployment import open_vlm
 from glasses.models.intent import Intent
 from glasses.models.store import ModelStore
 from glasses.models.vlm import VlmOptions
+from glasses.pipelines.context import Follow, resolve
 from glasses.pipelines.frames import AnswerToken, Card, Transcript
+from glasses.pipelines.memory_skills import memory_skills
+from glasses.pipelines.remembering import Remembering, seen_of
 from glasses.pipelines.skills import (
     Exchange,
     LookSkill,
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 
 NO_VIEW = "I can't tell: the camera is off."
 HISTORY = 8  # earlier turns handed to skills
+LOOKING = ("mine", "remember")  # skills besides the look skills whose turns are about a view
 
 
 class SkillStage(Stage):
@@ -42,11 +46,14 @@ class SkillStage(Stage):
     def __init__(self, store: ModelStore, board: BoardProfile, options: VlmOptions | None = None,
                  extra: list[Skill] = (),
                  announce: Callable[[str, str, Card | None], None] = lambda *a: None,
-                 notice: Callable[[str], None] = lambda m: None):
+                 notice: Callable[[str], None] = lambda m: None,
+                 memory: Remembering | None = None):
         self.store, self.board = store, board
         self.options = options or VlmOptions()
-        taken = {i.value for i in Intent}
-        self.skills: list[Skill] = builtin_skills()
+        self.memory = memory
+        self.skills: list[Skill] = builtin_skills() + memory_skills()
+        taken = {s.name for s in self.skills}
+        self.busy = False  # answering: glances wait
         for s in extra:
             if s.name in taken:
                 notice(f"skill {s.name!r} skipped: the name is taken")
@@ -64,7 +71,7 @@ class SkillStage(Stage):
         for skill in list(self.skills):
             env = SkillEnv(self.store, self.board, self.vlm,
                            lambda text, card=None, s=skill.name: self._announce(s, text, card),
-                           self._notice)
+                           self._notice, self.memory, self._forget_context)
             try:
                 skill.open(env)
             except Exception as e:
@@ -83,18 +90,36 @@ class SkillStage(Stage):
     def process(self, item: Transcript) -> Iterator[AnswerToken]:
         if not item.final or not item.text.strip():
             return
+        self.busy = True
+        try:
+            yield from self._answer(item)
+        finally:
+            self.busy = False
+
+    def _answer(self, item: Transcript) -> Iterator[AnswerToken]:
+        image = None if item.frame is None else item.frame.image
+        resolved = resolve(item.text, self.history, item.t_ns)
         name = self.router.route(item.text)
+        if resolved.follow is Follow.EARLIER:  # about an earlier turn's frame
+            image = resolved.turn.image
+        elif resolved.follow is Follow.SAME_SKILL:  # "and that one?": the view now
+            name = resolved.turn.skill
+        elif resolved.follow is Follow.PAST:  # nothing recent fits: the wearer's memory
+            name = "recall"
         skill = self._by_name.get(name) or self._by_name[Intent.GENERAL.value]
         said: list[str] = []
 
         def token(text: str, last: bool = False, card: Card | None = None) -> AnswerToken:
             return AnswerToken(item.t_ns, text, last, card, skill.name)
 
-        if item.frame is None and isinstance(skill, LookSkill):
+        request = None
+        if resolved.follow is Follow.REPEAT:
+            said.append(resolved.turn.answer)
+            yield token(resolved.turn.answer)
+        elif image is None and isinstance(skill, LookSkill):
             said.append(NO_VIEW)
             yield token(NO_VIEW)
         else:
-            image = None if item.frame is None else item.frame.image
             look = getattr(self.vlm, "look", None)  # the teacher finds facts; the student not
             request = Request(item.text, item.t_ns, image, tuple(self.history), item.source,
                               (lambda: look(image, Intent.GENERAL)) if look else None)
@@ -113,8 +138,21 @@ class SkillStage(Stage):
                 self._notice(f"skill {skill.name!r} failed: {type(e).__name__}: {e}")
                 said.append(f" Sorry: the {skill.name} skill failed.")
                 yield token(said[-1])
-        self.history.append(Exchange(item.text, "".join(said).strip(), skill.name, item.t_ns))
+        answer = "".join(said).strip()
+        facts = request.found.get("facts") if request is not None else None
+        looked = isinstance(skill, LookSkill) or skill.name in LOOKING
+        if resolved.follow is not Follow.REPEAT:
+            self.history.append(Exchange(item.text, answer, skill.name, item.t_ns,
+                                         image if looked else None, facts))
         yield token("", last=True)
+        if self.memory is not None and isinstance(skill, LookSkill) and image is not None:
+            self.memory.note(seen_of(facts, item.t_ns), item.text, answer)
+
+    def _forget_context(self, since_ns: int) -> None:
+        """Turns from `since_ns` on are dropped from the conversation (forgotten)."""
+        kept = [e for e in self.history if e.t_ns < since_ns]
+        self.history.clear()
+        self.history.extend(kept)
 
     def _skip(self, skill: Skill, why: str) -> None:
         self._notice(f"skill {skill.name!r} skipped: {why}")

@@ -15,6 +15,7 @@ A skill that cannot be loaded, or whose handler raises, is reported by name and 
 the assistant keeps answering.
 """
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -36,12 +37,15 @@ FALLBACK = Intent.GENERAL.value
 
 @dataclass(frozen=True)
 class Exchange:
-    """One earlier turn of the conversation."""
+    """One earlier turn of the conversation: its frame ((H, W, 3) BGR, or None) and the
+    facts found in it (None when no model looked), for follow-ups (`pipelines/context.py`)."""
 
     question: str
     answer: str
     skill: str
     t_ns: int
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    facts: Facts | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,15 @@ class Request:
     history: tuple[Exchange, ...] = ()
     source: str = "voice"
     _facts: Callable[[], Facts] | None = field(default=None, repr=False)
+    found: dict = field(default_factory=dict, repr=False, compare=False)  # see `facts`
 
     def facts(self) -> Facts:
-        """What the vision models find in the image (computed when first asked)."""
-        return self._facts() if self._facts and self.image is not None else Facts()
+        """What the vision models find in the image (computed once, when first asked; a
+        skill that found facts its own way leaves them in `found["facts"]`)."""
+        if "facts" not in self.found:
+            self.found["facts"] = (self._facts() if self._facts and self.image is not None
+                                   else Facts())
+        return self.found["facts"]
 
 
 @dataclass
@@ -72,6 +81,8 @@ class SkillEnv:
     vlm: Vlm
     announce: Callable[[str, Card | None], None]
     notice: Callable[[str], None]
+    memory: object | None = None  # the session's `Remembering`; None with memory off
+    forget_context: Callable[[int], None] = lambda since_ns: None  # drop turns from then on
 
 
 class Skill:
@@ -103,7 +114,16 @@ class LookSkill(Skill):
         self.keywords = KEYWORDS.get(intent)
 
     def handle(self, request: Request) -> Iterator[str]:
-        yield from self.env.vlm.stream(request.image, request.text, self.intent)
+        memory = self.env.memory
+        if self.intent is Intent.IDENTIFY and memory is not None and memory.things():
+            name, _ = memory.match(request.image)
+            if name is not None:  # one of the wearer's own things
+                yield f"That's {re.sub(r'^my ', 'your ', name)}."
+                return
+        stream = self.env.vlm.stream(request.image, request.text, self.intent)
+        yield from stream
+        if getattr(stream, "facts", None) is not None:
+            request.found["facts"] = stream.facts
 
 
 def builtin_skills() -> list[Skill]:
