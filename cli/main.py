@@ -15,6 +15,7 @@ from glasses.cli import (
     distill_cmd,
     doctor,
     look_cmd,
+    memory_cmd,
     models_cmd,
     profile_cmd,
     route_cmd,
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (doctor, models_cmd, simulate_cmd, asr_cmd, look_cmd, profile_cmd,
-                   deploy_cmd, distill_cmd, route_cmd):
+                   deploy_cmd, distill_cmd, route_cmd, memory_cmd):
         module.register(commands)
     return parser
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from glasses.cli.asr_cmd import eval_commands
 from glasses.cli.output import progress, result
 from glasses.evaluation.routing import SETS, evaluate_routing, read_routing_set
+from glasses.pipelines.memory_skills import memory_skills
 from glasses.pipelines.skills import builtin_skills, discover, router_for
 
 
@@ -13,7 +14,7 @@ def register(commands) -> None:
     p = eval_commands(commands).add_parser(
         "route", help="which skill each request goes to: the router against the old rules",
         description="Route every request of a routing set (TSV: skill, TAB, request) with "
-        "the skills' router (the built-in skills and every installed plug-in skill) and with "
+        "the skills' router (the built-in skills, the memory skills and every installed plug-in skill) and with "
         "the hand-written rules it replaced, and print the accuracy of each, per skill, and "
         "the misses. With no FILE: the two sets shipped in glasses/evaluation "
         "(routing.tsv, on which the example phrasings were tuned, and routing-holdout.tsv, "
@@ -30,7 +31,7 @@ def _eval_route(args: argparse.Namespace) -> int:
     plugins, problems = discover()
     for line in problems:
         progress(f"glasses: {line}")
-    skills = builtin_skills() + plugins
+    skills = builtin_skills() + memory_skills() + plugins
     router = router_for(skills)
     files = args.files or [SETS / "routing.tsv", SETS / "routing-holdout.tsv"]
     out = {"skills": [s.name for s in skills], "sets": {}}

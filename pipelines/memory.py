@@ -193,15 +193,32 @@ class Memory:
     def add(self, moment: Moment) -> int:
         """Store a moment; its id."""
         with self._lock:
-            cur = self._run(
-                "INSERT INTO moments (t, kind, what, thing, text, colour, question, answer, "
-                "summary, text_vec, image_vec) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (moment.t, moment.kind, moment.what, moment.thing, moment.text, moment.colour,
-                 moment.question, moment.answer, moment.summary, _blob(moment.text_vec),
-                 _blob(moment.image_vec)))
-            if moment.text_vec is not None and self._index_version is not None:
-                self._append_index(cur.lastrowid, moment.text_vec)
-            return cur.lastrowid
+            return self._add(moment)
+
+    def add_many(self, moments: Iterable[Moment]) -> int:
+        """Store moments in one transaction; how many."""
+        with self._lock:
+            self._run("BEGIN")
+            try:
+                n = sum(1 for m in moments if self._add(m))
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.rollback()
+                self._index_version = None
+                raise
+            self._run("COMMIT")
+            return n
+
+    def _add(self, moment: Moment) -> int:
+        cur = self._run(
+            "INSERT INTO moments (t, kind, what, thing, text, colour, question, answer, "
+            "summary, text_vec, image_vec) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (moment.t, moment.kind, moment.what, moment.thing, moment.text, moment.colour,
+             moment.question, moment.answer, moment.summary, _blob(moment.text_vec),
+             _blob(moment.image_vec)))
+        if moment.text_vec is not None and self._index_version is not None:
+            self._append_index(cur.lastrowid, moment.text_vec)
+        return cur.lastrowid
 
     def add_thing(self, thing: Thing) -> int:
         with self._lock:
@@ -313,6 +330,11 @@ class Memory:
 
     # -- the search index: text embeddings held in memory, reloaded when another
     # connection (the CLI, the companion page) changed the file ---------------------
+
+    @property
+    def index_bytes(self) -> int:
+        """Memory held by the search index."""
+        return self._index[:self._n].nbytes
 
     def _data_version(self) -> int:
         return self._run("PRAGMA data_version").fetchone()[0]

@@ -86,9 +86,12 @@ class RememberSkill(Skill):
 
 class MineSkill(Skill):
     name = "mine"
-    examples = ("is this my cup", "is that my bag", "are these my keys", "is this Anna's bike",
-                "is it mine", "is this mine", "is that our car", "is this my phone")
-    keywords = r"^(?:is|are) (?:this|that|these|those|it) (?:my|our|mine|ours)\b"
+    # few examples: "is this ..." opens general questions too ("is this a cat?"); the
+    # keywords decide "my" and "our", the examples other owners ("Anna's")
+    examples = ("is this my cup", "are these my keys", "is this Anna's bike",
+                "is this Sam's phone")
+    keywords = (r"^(?:is|are) (?:this|that|these|those|it)(?: one)? (?:my|our|mine|ours)\b"
+                r"|\b(?:mine|ours)$")
 
     def handle(self, request: Request) -> Iterator[str]:
         if not _ready(self):
@@ -125,7 +128,7 @@ class RecallSkill(Skill):
                 "what did I see", "have you seen my phone", "where did I put my glasses",
                 "what have I seen today", "did we pass a pharmacy", "when did I see the cat")
     keywords = (r"last (?:see|saw|seen)|did i see|have i seen|have you seen|did you see"
-                r"|where (?:is|are|did i (?:leave|put)) (?:my|our)|seen my|saw my|earlier today")
+                r"|where (?:is|are|did i (?:leave|put)) (?:my|our)|seen my|saw my|earlier")
 
     def handle(self, request: Request) -> Iterator[str]:
         if not _ready(self):

@@ -16,6 +16,15 @@ from glasses.models.store import ModelStore
 ESPRESSO = "It looks like an espresso: a small serving of concentrated coffee."
 
 
+@pytest.fixture(autouse=True)
+def memory_file(tmp_path, monkeypatch) -> Path:
+    """Every test has its own memory file ($GLASSES_MEMORY, inherited by the commands it
+    runs): no test reads or writes the wearer's own memory."""
+    path = tmp_path / "memory.db"
+    monkeypatch.setenv("GLASSES_MEMORY", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def store() -> ModelStore:
     """The real model store, prepared once (a no-op when it already is)."""
