@@ -358,9 +358,10 @@ class Memory:
             return
         if self._n == len(self._index):  # full: twice the room
             grown = np.zeros((max(64, 2 * self._n), len(row)), np.float16)
-            grown[:self._n] = self._index[:self._n]
             ids = np.zeros(len(grown), np.int64)
-            ids[:self._n] = self._index_ids[:self._n]
+            if self._n:
+                grown[:self._n] = self._index[:self._n]
+                ids[:self._n] = self._index_ids[:self._n]
             self._index, self._index_ids = grown, ids
         self._index[self._n], self._index_ids[self._n] = row, moment_id
         self._n += 1
