@@ -14,12 +14,12 @@ def register(commands) -> None:
     p = eval_commands(commands).add_parser(
         "route", help="which skill each request goes to: the router against the old rules",
         description="Route every request of a routing set (TSV: skill, TAB, request) with "
-        "the skills' router (the built-in skills, the memory skills and every installed plug-in skill) and with "
-        "the hand-written rules it replaced, and print the accuracy of each, per skill, and "
-        "the misses. With no FILE: the two sets shipped in glasses/evaluation "
-        "(routing.tsv, on which the example phrasings were tuned, and routing-holdout.tsv, "
-        "which was not looked at while writing them). Their timer requests need the "
-        "example skill: pip install ./examples/timer-skill.",
+        "the skills' router (the built-in skills, the memory skills and every installed "
+        "plug-in skill) and with the hand-written rules it replaced, and print the accuracy "
+        "of each, per skill, and the misses. With no FILE: the two sets shipped in "
+        "glasses/evaluation (routing.tsv, on which the example phrasings were tuned, and "
+        "routing-holdout.tsv, which was not looked at while writing them). Their timer "
+        "requests need the example skill: pip install ./examples/timer-skill.",
         epilog="example: glasses eval route --json",
     )
     p.add_argument("files", type=Path, nargs="*", metavar="FILE", help="routing sets")

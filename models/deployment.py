@@ -5,7 +5,7 @@ deploy bundle agree. No fp16 variants are built: an fp16 board carries fp32.
 """
 
 from glasses.device.boards import BoardProfile
-from glasses.models import asr, lm, ocr, student, vad, vision
+from glasses.models import asr, lm, ocr, student, text_embedding, vad, vision
 from glasses.models.asr import AsrOptions
 from glasses.models.store import ModelStore
 from glasses.models.vlm import Teacher, Vlm, VlmOptions
@@ -30,6 +30,8 @@ def runtime_files(board: BoardProfile, asr_model: str = ASR_MODEL,
                                     *asr.SUPPORT_FILES],
         ocr.MODEL: [ocr.DET_FILE, ocr.REC_FILE, ocr.CLS_FILE],
     }
+    files[text_embedding.MODEL] = [text_embedding.FILES[p["vision"]], text_embedding.VOCAB_FILE,
+                                   text_embedding.CONFIG_FILE]  # memory search
     if vlm_model == "student":
         files[student.STORE_NAME] = [student.ENCODER_FILE, student.LM_FILES[p["lm"]],
                                      student.CONFIG_FILE]
