@@ -33,7 +33,6 @@ FILE = "memory.db"
 RETENTION_S = 24 * 3600  # moments older than this are dropped (`--retention`)
 SCHEMA = 1
 BUSY_MS = 2000  # wait this long for another writer before calling the file locked
-INDEX_CHUNK = 16384  # rows of the search index multiplied at once
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -136,7 +135,7 @@ class Memory:
         self._lock = threading.RLock()
         self._db = self._connect()
         self._index_ids = np.zeros(0, np.int64)  # the first `_n` rows are in use
-        self._index = np.zeros((0, 0), np.float16)
+        self._index = np.zeros((0, 0), np.float32)  # float32: numpy multiplies float16 slowly
         self._n = 0
         self._index_version: int | None = None
 
@@ -316,8 +315,7 @@ class Memory:
             if not n:
                 return []
             q = np.asarray(query_vec, np.float32).ravel()
-            scores = np.concatenate([index[i:min(i + INDEX_CHUNK, n)].astype(np.float32) @ q
-                                     for i in range(0, n, INDEX_CHUNK)])
+            scores = index[:n] @ q
             best = np.argsort(-scores, kind="stable")[:k]
             found = []
             for i in best:
@@ -346,18 +344,18 @@ class Memory:
         rows = self._run("SELECT id, text_vec FROM moments WHERE text_vec IS NOT NULL "
                          "ORDER BY id").fetchall()
         self._index_ids = np.array([r[0] for r in rows], np.int64)
-        self._index = (np.stack([np.frombuffer(r[1], np.float16) for r in rows]) if rows
-                       else np.zeros((0, 0), np.float16))
+        self._index = (np.stack([np.frombuffer(r[1], np.float16) for r in rows]).astype(
+            np.float32) if rows else np.zeros((0, 0), np.float32))
         self._n = len(rows)
         self._index_version = version
 
     def _append_index(self, moment_id: int, vec: np.ndarray) -> None:
-        row = np.asarray(vec, np.float16).ravel()
+        row = np.asarray(vec, np.float16).astype(np.float32).ravel()  # as stored
         if self._n and len(row) != self._index.shape[1]:
             self._index_version = None  # another embedder's size: rebuild on next search
             return
         if self._n == len(self._index):  # full: twice the room
-            grown = np.zeros((max(64, 2 * self._n), len(row)), np.float16)
+            grown = np.zeros((max(64, 2 * self._n), len(row)), np.float32)
             ids = np.zeros(len(grown), np.int64)
             if self._n:
                 grown[:self._n] = self._index[:self._n]
