@@ -3,7 +3,8 @@
 The last turns (question, answer, skill, the frame and the facts found in it) are kept
 for `CONTEXT_S`. A question is resolved against them before it is routed:
 
-- "say that again", "what did you say?": REPEAT the last answer;
+- "say that again", "what did you say?": REPEAT the last answer (also as Whisper often
+  hears a synthetic "say that": "see that again");
 - "and that one?", "what about this?": SAME_SKILL as the last turn, about the view now;
 - a question in the past about something said or seen ("what did that sign say?",
   "what colour was it?", "read it again"): EARLIER, about the frame of the turn it
@@ -26,7 +27,8 @@ CONTEXT_S = 300  # turns older than this are no context for a follow-up
 
 REPEAT = re.compile(
     r"^(?:(?:please|sorry|could you|can you) )*(?:(?:say|repeat|tell me) (?:that|it|this)"
-    r"(?: again| once more)?|say again|repeat|come again|pardon|what did you (?:just )?say"
+    r"(?: again| once more)?|(?:see|said) (?:that|it) again|say again|repeat|come again"
+    r"|pardon|what did you (?:just )?say"
     r"|what was that again|again|once more|one more time)(?: please)?$")
 SAME_SKILL = re.compile(
     r"^(?:and|what about|how about|and what about|now) (?:this|that|these|those|here|it)"

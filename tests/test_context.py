@@ -17,7 +17,8 @@ NOW = 30 * NS_PER_S
 
 
 @pytest.mark.parametrize("question", ["Say that again.", "What did you say?", "Repeat that",
-                                      "Sorry, say that again please", "Come again?"])
+                                      "Sorry, say that again please", "Come again?",
+                                      "See that again."])
 def test_repeat(question):
     r = resolve(question, [SIGN, CAT], NOW)
     assert r.follow is Follow.REPEAT and r.turn is CAT
