@@ -6,8 +6,9 @@ PY     := $(VENV)/bin/python
 GLASSES := $(VENV)/bin/glasses
 PIP    := $(PY) -m pip install -q --disable-pip-version-check
 # Debian packages: opencv's GUI libraries, PortAudio headers for pyaudio,
-# espeak-ng to make test speech offline, Xvfb for window tests, strace to prove no socket opens
-DEBS   := libgl1 libglib2.0-0 portaudio19-dev espeak-ng xvfb strace
+# espeak-ng to make test speech offline, Xvfb for window tests, strace to prove no socket opens,
+# Chromium (headless) to test the companion page in a real browser
+DEBS   := libgl1 libglib2.0-0 portaudio19-dev espeak-ng xvfb strace chromium
 
 .PHONY: run test test-fast setup system models lint clean
 

@@ -1,4 +1,4 @@
-"""`glasses ask` (one look-and-tell turn) and `glasses eval look DIR`."""
+"""`glasses ask` (one look-and-tell turn), `glasses eval look DIR` and `eval things DIR`."""
 
 import argparse
 import time
@@ -12,10 +12,13 @@ from glasses.device.boards import BoardProfile
 from glasses.device.camera import Camera, read_image
 from glasses.device.errors import BadInput
 from glasses.evaluation.look import WHAT, Turn, answer_turn, evaluate_look, read_look_set
+from glasses.evaluation.things import VARIANTS, evaluate_things, read_things_set
 from glasses.models.asr import DEFAULT_MODEL, MODELS, AsrOptions, WhisperOnnx
-from glasses.models.deployment import assistant_options, open_vlm
+from glasses.models.deployment import assistant_options, open_vlm, precisions
 from glasses.models.store import ModelStore
+from glasses.models.things import DEFAULT, SAME_THING, embed_thing
 from glasses.models.vad import SileroVad, speech_spans
+from glasses.models.vision import Classifier
 from glasses.pipelines.frame_buffer import FrameBuffer
 from glasses.pipelines.frame_choice import frame_for, sharpness
 from glasses.pipelines.frames import VideoFrame
@@ -62,6 +65,29 @@ def register(commands) -> None:
     p.add_argument("folder", type=Path, metavar="DIR", help="a look-and-tell set folder")
     _options(p)
     p.set_defaults(run=_eval_look)
+
+    p = eval_commands(commands).add_parser(
+        "things", help="is this my X: a thing's other views against other things' views",
+        description="Enrol the first view (or two) of every thing of a things set (images "
+        "plus things.tsv: file, thing, view|distractor, how it was made), then compare every "
+        "other image with every thing: its own views should match, its distractors (other "
+        "things of the same kind) and the other things should not. Prints precision and "
+        f"recall at the threshold (default {SAME_THING}, models/things.py) and over a sweep, "
+        "and how often the best match is right.",
+        epilog="make a set: python -m glasses.export.things_set DIR [--split holdout]")
+    p.add_argument("folder", type=Path, metavar="DIR", help="a things set folder")
+    p.add_argument("--shots", type=int, choices=(1, 2), default=1,
+                   help="views enrolled per thing (default 1)")
+    p.add_argument("--threshold", type=float, default=SAME_THING,
+                   help=f"similarity from which two views match (default {SAME_THING})")
+    p.add_argument("--variants", action="store_true",
+                   help=f"compare the embeddings {', '.join(VARIANTS)} (else the default)")
+    p.add_argument("--precision", choices=("fp32", "int8"),
+                   help="the classifier's weights (default: the board's precision)")
+    p.add_argument("--board", choices=BoardProfile.names(), default="laptop",
+                   help="board profile: threads and providers (default laptop)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(run=_eval_things)
 
 
 def add_model_option(p: argparse.ArgumentParser) -> None:
@@ -195,3 +221,36 @@ def _eval_text(s: dict) -> str:
     lines += [f"  FAIL {r['file']}: {r['question']!r} -> {r['answer']!r}" for r in failed]
     return "\n".join(lines)
 
+
+
+def _eval_things(args) -> int:
+    images = read_things_set(args.folder, args.shots)
+    board = _board(args)
+    weights = precisions(board)["vision"]
+    classifier = Classifier(ModelStore(), board, weights)
+    variants = VARIANTS if args.variants else {"default": DEFAULT}
+    out = {"weights": weights, "board": board.name, "variants": {}}
+    lines = []
+    for name, embedding in variants.items():
+        progress(f"glasses: {len(images)} images; embedding: {name} ({embedding})")
+        r = evaluate_things(lambda image, e=embedding: embed_thing(classifier, image, e),
+                            images, args.folder, args.shots, args.threshold, progress=progress)
+        out["variants"][name] = r
+        b = r["best_in_sweep"]
+        lines.append(f"{name}: at {r['threshold']}: precision {r['precision']:.2f}, recall "
+                     f"{r['recall']:.2f}, F1 {r['f1']:.2f}, distractors accepted "
+                     f"{r['distractors_accepted']:.0%}, identified {r['identify_accuracy']:.0%};"
+                     f" best F1 {b['f1']:.2f} at {b['threshold']} (precision "
+                     f"{b['precision']:.2f}, recall {b['recall']:.2f}); {r['embed_median_ms']:.0f}"
+                     f" ms a view")
+    if not args.variants:
+        out = {**out, **out.pop("variants")["default"]}
+        r = out
+        lines = [f"{r['things']} things, {r['images']} images, {r['shots']} enrolled each "
+                 f"({r['weights']}, {r['board']})", *lines]
+        lines.append("  sweep: " + ", ".join(f"{x['threshold']:.2f} P{x['precision']:.2f} "
+                                             f"R{x['recall']:.2f}" for x in r["sweep"][::5]))
+        lines += [f"  {m['got']}: {m['file']} vs {m['thing']} ({m['role']}, {m['how']}): "
+                  f"{m['similarity']:.3f}" for m in r["misses"][:20]]
+    result(out, args.json, "\n".join(lines))
+    return 0

@@ -11,6 +11,7 @@ import sys
 
 from glasses.cli import (
     asr_cmd,
+    companion_cmd,
     deploy_cmd,
     distill_cmd,
     doctor,
@@ -20,6 +21,7 @@ from glasses.cli import (
     profile_cmd,
     route_cmd,
     simulate_cmd,
+    soak_cmd,
 )
 from glasses.device.errors import GlassesError
 
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (doctor, models_cmd, simulate_cmd, asr_cmd, look_cmd, profile_cmd,
-                   deploy_cmd, distill_cmd, route_cmd, memory_cmd):
+                   deploy_cmd, distill_cmd, route_cmd, memory_cmd, soak_cmd, companion_cmd):
         module.register(commands)
     return parser
 

@@ -53,6 +53,9 @@ def register(commands) -> None:
                    help="override the board's precision")
     add_model_option(p)
     p.add_argument("--speak", action="store_true", help="speak the answers (times 'spoken')")
+    p.add_argument("--no-memory", action="store_true",
+                   help="without memory (no glances, nothing noted): to measure what it costs; "
+                   "with it, a memory file of the run's own is used, never the wearer's")
     p.add_argument("--trace", type=Path, metavar="OUT.json", help="write a Chrome trace")
     p.add_argument("--report", type=Path, metavar="OUT.html", help="write an HTML report")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -89,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
             progress(f"glasses: run {i}/{args.runs}")
             options = SessionOptions(view=view, audio=audio, mode=Mode.REALTIME, board=board,
                                      headless=True, duration_s=scenario.duration_s, asr=asr,
-                                     vlm=vlm, speak=args.speak)
+                                     vlm=vlm, speak=args.speak, memory=not args.no_memory,
+                                     memory_path=str(Path(tmp) / "memory.db"))
             runs.append(run_session(options, store))
             gc.collect()  # releases the sessions: onnxruntime writes their profiles
         after, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic() - wall0

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from glasses.cli.look_cmd import add_model_option
+from glasses.cli.memory_cmd import duration
 from glasses.cli.output import progress, result
 from glasses.device.boards import BoardProfile
 from glasses.device.display import screen_available
@@ -14,6 +15,7 @@ from glasses.device.errors import BadInput
 from glasses.models.asr import DEFAULT_MODEL, MODELS
 from glasses.models.deployment import assistant_options
 from glasses.models.store import ModelStore
+from glasses.pipelines.memory import RETENTION_S
 from glasses.pipelines.profiler import stage_stats
 from glasses.pipelines.sources import Mode
 from glasses.simulator.present import KEYS
@@ -52,6 +54,15 @@ def add_play_options(p: argparse.ArgumentParser) -> None:
                    help="serve a control socket at PATH (Unix, mode 0600): JSON-line commands "
                    "mute, unmute, camera_off, camera_on, talk_start, talk_stop, ask, stop; "
                    "every event sent back (see the README)")
+    p.add_argument("--companion", action="store_true",
+                   help="serve the companion page on this machine (127.0.0.1, a random port "
+                   "and token; the address is printed): the display live, memory to search "
+                   "and delete")
+    p.add_argument("--no-memory", action="store_true",
+                   help="remember nothing: no moments noted, nothing recalled (see `glasses "
+                   "memory`)")
+    p.add_argument("--retention", type=duration, default=RETENTION_S, metavar="DURATION",
+                   help="moments older than this are forgotten (default 24h; e.g. 30m, 2h, 7d)")
     p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
 
 
@@ -123,12 +134,13 @@ def play(args: argparse.Namespace, store: ModelStore, board: BoardProfile, headl
             duration_s=args.duration or (scenario.duration_s if scenario else None),
             asr=asr, vlm=vlm, push_to_talk=push_to_talk and not headless,
             events=args.events, record=args.record, speak=args.speak, overlay=overlay,
-            control=args.control)
+            control=args.control, companion=args.companion, memory=not args.no_memory,
+            retention_s=args.retention)
         what = f"scenario {scenario.name}" if scenario else f"view {view}, audio {audio or 'mic'}"
         progress(f"simulating {what}: {options.mode.value}, "
                  f"{'headless' if headless else 'window'}"
                  + (f", recording to {args.record}" if args.record else ""))
-        summary = run_session(options, store)
+        summary = run_session(options, store, progress)
     data = _summary(summary, options, scenario)
     result(data, args.json, _text(data))
     for e in summary.errors:
@@ -163,6 +175,7 @@ def _summary(summary: SessionSummary, options: SessionOptions, scenario) -> dict
         "chains": {c.source: dataclasses.asdict(c) for c in report.chains},
         "stages": stage_stats([(report.spans, [])]),
         "device_errors": [e for e in events if e["type"] == "device_error"],
+        "device_returns": [e for e in events if e["type"] in ("device_lost", "device_back")],
         "errors": summary.errors,
         "stuck_threads": report.stuck_threads,
     }
@@ -191,6 +204,10 @@ def _text(data: dict) -> str:
     d, v = data["display"], data["video"]
     lines.append(f"display: {d['frames']} frames, {d['fps']:.1f} fps, {d['late_frames']} late; "
                  f"camera: {v['frames']} frames, {v['dropped']} dropped (stale)")
+    lines += [f"{e['device']} went away at {e['t']:.1f} s: {e['reason']}"
+              if e["type"] == "device_lost" else
+              f"{e['device']} back at {e['t']:.1f} s, after {e['away_s']:.1f} s away"
+              for e in data["device_returns"]]
     lines += [f"{e['device']} failed at {e['t']:.1f} s: {e['message']} (the session went on)"
               for e in data["device_errors"]]
     for name, s in data["stages"].items():

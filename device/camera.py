@@ -1,17 +1,18 @@
 """Camera sources: a webcam, a video file or a folder of stills, read as BGR frames.
 
 This layer only reads: it yields each frame with its position in the media and never
-sleeps or paces. The pipeline layer stamps capture times and paces playback.
+sleeps or paces. The pipeline layer stamps capture times and paces playback. A camera that
+goes away (a webcam that stops delivering, a folder of stills moved away) raises
+`DeviceGone`; `reopen()` opens it again, and `frames()` goes on where it stopped.
 """
 
 import glob
 import os
 import re
-import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,17 +21,22 @@ import cv2
 import numpy as np
 
 from glasses.device.clock import NS_PER_S, now_ns
-from glasses.device.errors import BadInput, DeviceFailure
+from glasses.device.errors import BadInput, DeviceFailure, DeviceGone
+from glasses.device.images import (  # read_image and image_dims are also used from here
+    MAX_PIXELS,
+    STILL_EXTENSIONS,
+    fit,
+    image_dims,
+    quiet_opencv,
+    read_image,
+)
 
-STILL_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 STILLS_FPS = 1.0  # default rate of a folder of stills, frames per second
 DEFAULT_VIDEO_FPS = 30.0  # used when a file or webcam reports no rate
 WEBCAM_READ_TIMEOUT_S = 2.0  # a webcam read that takes longer is a device failure
 WEBCAM_OPEN_TIMEOUT_S = 5.0
 FRAME_COUNT_SLACK = 2  # CAP_PROP_FRAME_COUNT is approximate by this many frames
 PROBE_TIMEOUT_S = 1.0  # per device in list_cameras()
-MAX_IMAGE_SIDE = 4096  # stills with a longer side are shrunk to it when read
-MAX_PIXELS = 50_000_000  # larger stills are refused from their header (JPEGs decoded smaller)
 
 _DEV_VIDEO = re.compile(r"^/dev/video(\d+)$")
 
@@ -50,18 +56,6 @@ class CameraFrame:
     image: np.ndarray
     index: int
     media_ns: int
-
-
-@contextmanager
-def _quiet_opencv():
-    """Silence OpenCV's own log (probing absent devices is noisy) for the block."""
-    logging = cv2.utils.logging
-    old = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(old)
 
 
 def _call_with_timeout(fn: Callable[[], Any], timeout_s: float) -> tuple[bool, Any]:
@@ -86,84 +80,6 @@ def _call_with_timeout(fn: Callable[[], Any], timeout_s: float) -> tuple[bool, A
     if "error" in box:
         raise box["error"]
     return True, box.get("result")
-
-
-def _to_bgr(image: np.ndarray) -> np.ndarray:
-    """Any 8-bit image (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) as (H, W, 3) BGR."""
-    if image.dtype != np.uint8:
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1.0, float(image.max())))
-    if image.ndim == 2 or image.shape[2] == 1:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return image
-
-
-def _fit(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """Resize to `size` (width, height) if given and different; BGR in, BGR out."""
-    image = _to_bgr(image)
-    if size is None or (image.shape[1], image.shape[0]) == size:
-        return image
-    shrink = size[0] * size[1] < image.shape[0] * image.shape[1]
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode one still to (H, W, 3) BGR or raise BadInput naming it.
-
-    An image with a side over `MAX_IMAGE_SIDE` is shrunk to it (area averaging): no model
-    looks at more, and every later copy stays small."""
-    path = Path(path)
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except (OSError, ValueError) as exc:
-        raise BadInput(f"{path}: cannot read image ({getattr(exc, 'strerror', None) or exc})"
-                       ) from exc
-    if not data.size:
-        raise BadInput(f"{path}: empty file, not an image")
-    flags = cv2.IMREAD_COLOR
-    if (dims := image_dims(data)) is not None and dims[0] * dims[1] > MAX_PIXELS:
-        w, h = dims
-        if data[:2].tobytes() != b"\xff\xd8" or w * h > MAX_PIXELS * 64:
-            raise BadInput(f"{path}: {w} x {h} pixels; images of at most "
-                           f"{MAX_PIXELS // 1_000_000} megapixels are accepted")
-        # a JPEG decodes at 1/2, 1/4 or 1/8 of its size for next to nothing
-        factor = next(f for f in (2, 4, 8) if w * h / f**2 <= MAX_PIXELS)
-        flags = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-                 8: cv2.IMREAD_REDUCED_COLOR_8}[factor]
-    with _quiet_opencv():
-        image = cv2.imdecode(data, flags)
-    if image is None or not image.size:
-        raise BadInput(f"{path}: not a readable image (corrupt or unsupported format)")
-    image = _to_bgr(image)
-    side = max(image.shape[:2])
-    if side > MAX_IMAGE_SIDE:
-        scale = MAX_IMAGE_SIDE / side
-        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    return image
-
-
-def image_dims(data: np.ndarray) -> tuple[int, int] | None:
-    """(width, height) from a PNG, JPEG, GIF or BMP header, before any decoding; None for
-    other formats (or a header that does not say)."""
-    head = data[:64 * 1024].tobytes()
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
-        return struct.unpack(">II", head[16:24])
-    if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
-        return struct.unpack("<HH", head[6:10])
-    if head[:2] == b"BM" and len(head) >= 26:
-        w, h = struct.unpack("<ii", head[18:26])
-        return abs(w), abs(h)
-    if head[:2] == b"\xff\xd8":  # JPEG: the first start-of-frame marker has the size
-        i = 2
-        while i + 9 < len(head) and head[i] == 0xFF:
-            marker, length = head[i + 1], struct.unpack(">H", head[i + 2:i + 4])[0]
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                h, w = struct.unpack(">HH", head[i + 5:i + 9])
-                return w, h
-            i += 2 + length
-    return None
 
 
 def _rate(cap: cv2.VideoCapture) -> float | None:
@@ -204,6 +120,8 @@ class Camera:
         self._first: np.ndarray | None = None
         self._open_ns = 0
         self._first_ns = 0  # media time of the frame decoded at open
+        self._index = 0  # the next frame to deliver
+        self._asked: tuple[float | None, tuple[int, int] | None] = (None, None)  # fps, size
         self._hung = False
         self._closed = False
 
@@ -250,10 +168,7 @@ class Camera:
     def _open_stills(self, folder: Path, fps: float | None, size) -> None:
         self._path = folder
         self.name = str(folder)
-        self._stills = sorted(
-            (p for p in folder.iterdir() if p.suffix.lower() in STILL_EXTENSIONS and p.is_file()),
-            key=lambda p: p.name,
-        )
+        self._stills = _list_stills(folder)
         if not self._stills:
             exts = "/".join(e[1:] for e in STILL_EXTENSIONS)
             raise BadInput(f"{folder}: folder holds no images ({exts})")
@@ -262,7 +177,7 @@ class Camera:
         first = read_image(self._stills[0])
         # Every still is delivered at one size: the requested one, else the first still's.
         self.size = size or (first.shape[1], first.shape[0])
-        self._first = _fit(first, self.size)
+        self._first = fit(first, self.size)
 
     def _open_video(self, path: Path, fps: float | None, size) -> None:
         self._path = path
@@ -271,7 +186,7 @@ class Camera:
         if (dims := image_dims(head)) is not None and dims[0] * dims[1] > MAX_PIXELS:
             raise BadInput(f"{path}: a still image of {dims[0]} x {dims[1]} pixels; images "
                            f"of at most {MAX_PIXELS // 1_000_000} megapixels are accepted")
-        with _quiet_opencv():
+        with quiet_opencv():
             cap = cv2.VideoCapture(str(path))
         self._cap = cap
         if not cap.isOpened():
@@ -285,16 +200,28 @@ class Camera:
         self.fps = float(fps or _rate(cap) or DEFAULT_VIDEO_FPS)
         count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(count) if count and np.isfinite(count) and count > 0 else None
-        self._first = _fit(image, size)
+        self._first = fit(image, size)
         self.size = (self._first.shape[1], self._first.shape[0])
 
     def _open_webcam(self, index: int, fps: float | None, size) -> None:
         self.live = True
         self._webcam = index
         self.name = f"camera {index}"
+        self._asked = (fps, size)
+        self._cap = self._start_webcam()
+        self._open_ns = now_ns()
+        image = self._read_webcam()
+        self._first_ns = now_ns() - self._open_ns
+        self.fps = float(_rate(self._cap) or fps or DEFAULT_VIDEO_FPS)
+        self._first = fit(image, size)
+        self.size = (self._first.shape[1], self._first.shape[0])
+
+    def _start_webcam(self) -> cv2.VideoCapture:
+        """An opened capture of webcam `_webcam`, or DeviceFailure."""
+        index, (fps, size) = self._webcam, self._asked
 
         def start() -> cv2.VideoCapture:
-            with _quiet_opencv():
+            with quiet_opencv():
                 cap = cv2.VideoCapture(index)
                 if cap.isOpened():
                     if size is not None:
@@ -311,15 +238,47 @@ class Camera:
         if not done:
             self._hung = True
             raise DeviceFailure(f"camera {index}: did not open within {WEBCAM_OPEN_TIMEOUT_S:g} s")
-        self._cap = cap
         if not cap.isOpened():
+            cap.release()
             raise DeviceFailure(f"camera {index}: cannot open (no such camera or it is busy)")
-        self._open_ns = now_ns()
-        image = self._read_webcam()
-        self._first_ns = now_ns() - self._open_ns
-        self.fps = float(_rate(cap) or fps or DEFAULT_VIDEO_FPS)
-        self._first = _fit(image, size)
-        self.size = (self._first.shape[1], self._first.shape[0])
+        return cap
+
+    def reopen(self) -> None:
+        """Open the camera again after `DeviceGone`, to go on where it stopped.
+
+        Raises DeviceFailure (DeviceGone) while it is still away (a folder with no images
+        yet counts as away), BadInput if a video came back as something else."""
+        if self._closed:
+            raise DeviceFailure(f"{self.name}: camera is closed")
+        if self.live:
+            cap, self._cap = self._cap, None
+            if cap is not None and not self._hung:  # a hung read keeps its capture
+                with suppress(cv2.error):
+                    cap.release()
+            self._hung = False
+            self._cap = self._start_webcam()
+        elif self._stills:
+            if not self._path.is_dir():
+                raise DeviceGone(f"{self._path}: the folder of stills is still gone")
+            try:
+                stills = _list_stills(self._path)
+            except OSError as exc:
+                raise DeviceGone(f"{self._path}: cannot list the stills ({exc})") from None
+            if not stills:
+                raise DeviceGone(f"{self._path}: the folder came back with no images yet")
+            self._stills, self.frame_count = stills, len(stills)
+        else:
+            if not self._path.is_file():
+                raise DeviceGone(f"{self._path}: the video is still gone")
+            with quiet_opencv():
+                cap = cv2.VideoCapture(str(self._path))
+            if not cap.isOpened():
+                raise BadInput(f"{self._path}: came back as something that is not a video")
+            cap.set(cv2.CAP_PROP_POS_FRAMES, self._index)
+            old, self._cap = self._cap, cap
+            if old is not None:
+                with suppress(cv2.error):
+                    old.release()
 
     # -- reading ----------------------------------------------------------------------
 
@@ -327,23 +286,33 @@ class Camera:
         """One webcam frame, or DeviceFailure when it fails or takes too long."""
         cap = self._cap
         if cap is None or self._hung:
-            raise DeviceFailure(f"camera {self._webcam} stopped delivering frames")
+            raise DeviceGone(f"camera {self._webcam} stopped delivering frames")
         try:
             done, result = _call_with_timeout(cap.read, WEBCAM_READ_TIMEOUT_S)
         except cv2.error as exc:
-            raise DeviceFailure(
+            raise DeviceGone(
                 f"camera {self._webcam} stopped delivering frames ({_one_line(exc)})"
             ) from exc
         if not done:
             self._hung = True
-            raise DeviceFailure(
+            raise DeviceGone(
                 f"camera {self._webcam} stopped delivering frames "
                 f"(no frame within {WEBCAM_READ_TIMEOUT_S:g} s)"
             )
         ok, image = result
         if not ok or image is None:
-            raise DeviceFailure(f"camera {self._webcam} stopped delivering frames")
+            raise DeviceGone(f"camera {self._webcam} stopped delivering frames")
         return image
+
+    def _read_still(self, path: Path) -> np.ndarray:
+        """One still; DeviceGone when it (or its folder) has gone away."""
+        try:
+            return read_image(path)
+        except BadInput:
+            if path.exists():
+                raise
+            where = "folder of stills" if not path.parent.is_dir() else "still"
+            raise DeviceGone(f"{path}: the {where} is gone") from None
 
     def _read_video(self, i: int) -> np.ndarray | None:
         """Frame `i` of a video file; None at its end, DeviceFailure if it ends early."""
@@ -355,6 +324,8 @@ class Camera:
             return image
         n = self.frame_count
         if n is not None and i < n - FRAME_COUNT_SLACK:
+            if not self._path.is_file():
+                raise DeviceGone(f"{self._path}: the video is gone (at frame {i} of {n})")
             raise DeviceFailure(f"{self._path}: video ended early at frame {i} of {n}")
         return None
 
@@ -362,32 +333,36 @@ class Camera:
         return round(index * NS_PER_S / self.fps)
 
     def frames(self) -> Iterator[CameraFrame]:
-        """Yield frames in order until the media ends (never for a webcam); iterate once.
+        """Yield frames in order until the media ends (never for a webcam); a second
+        call goes on where the first stopped.
 
         Raises BadInput for an undecodable still, DeviceFailure for a video that ends
-        well before its reported frame count or a webcam that stops delivering.
+        well before its reported frame count, DeviceGone for a webcam that stops
+        delivering or stills (or a video) that have gone away.
         """
         if self._closed:
             raise DeviceFailure(f"{self.name}: camera is closed")
-        for i, path in enumerate(self._stills):
-            if self._closed:
-                return
-            image = self._first if i == 0 and self._first is not None else read_image(path)
-            yield CameraFrame(_fit(image, self.size), i, self._media_ns(i))
         if self._stills:
+            while not self._closed and (i := self._index) < len(self._stills):
+                if i == 0 and self._first is not None:  # decoded at open
+                    image, self._first = self._first, None
+                else:
+                    image = self._read_still(self._stills[i])
+                self._index = i + 1
+                yield CameraFrame(fit(image, self.size), i, self._media_ns(i))
             return
-        i = 0
         if self._first is not None:  # decoded at open
             first, self._first = self._first, None
+            self._index = 1
             yield CameraFrame(first, 0, self._first_ns)
-            i = 1
         while not self._closed:
+            i = self._index
             image = self._read_webcam() if self.live else self._read_video(i)
             if image is None:
                 return
             media_ns = now_ns() - self._open_ns if self.live else self._media_ns(i)
-            yield CameraFrame(_fit(image, self.size), i, media_ns)
-            i += 1
+            self._index = i + 1
+            yield CameraFrame(fit(image, self.size), i, media_ns)
 
     # -- closing ----------------------------------------------------------------------
 
@@ -414,6 +389,12 @@ class Camera:
         w, h = self.size
         kind = "live" if self.live else f"{self.frame_count} frames"
         return f"Camera({self.name!r}, {w}x{h}, {self.fps:g} fps, {kind})"
+
+
+def _list_stills(folder: Path) -> list[Path]:
+    """The stills in `folder`, by name."""
+    return sorted((p for p in folder.iterdir()
+                   if p.suffix.lower() in STILL_EXTENSIONS and p.is_file()), key=lambda p: p.name)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -453,7 +434,7 @@ def _probe(node: str) -> bool:
     index = int(_DEV_VIDEO.match(node).group(1))
 
     def probe() -> bool:
-        with _quiet_opencv():
+        with quiet_opencv():
             cap = cv2.VideoCapture(index, cv2.CAP_V4L2)
             try:
                 return bool(cap.isOpened())

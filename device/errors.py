@@ -30,3 +30,8 @@ class DeviceFailure(GlassesError):
     """A camera, microphone or display that failed or vanished."""
 
     exit_code = 5
+
+
+class DeviceGone(DeviceFailure):
+    """A device that went away and may come back (unplugged, a folder of stills moved away,
+    a read that failed): its source tries to open it again for a while before giving up."""

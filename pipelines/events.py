@@ -226,3 +226,25 @@ class EventBus:
                 subscriber(event)
             except Exception:
                 log.exception("event subscriber %r failed on %s", subscriber, event.kind)
+
+
+@dataclass(frozen=True)
+class DeviceLost(Event):
+    """A camera or microphone went away; it is tried again (a `DeviceBack` when it returns,
+    a `DeviceError` if it does not). While the camera is away no frame is kept."""
+
+    device: str  # "camera" or "microphone"
+    source: str
+    reason: str
+    kind: ClassVar[str] = "device_lost"
+
+
+@dataclass(frozen=True)
+class DeviceBack(Event):
+    """A device that went away delivers again, `away_s` seconds after it went."""
+
+    device: str  # "camera" or "microphone"
+    source: str
+    reason: str  # why it had gone away
+    away_s: float
+    kind: ClassVar[str] = "device_back"

@@ -21,12 +21,22 @@ class FrameBuffer(Stage):
         self._frames: deque[VideoFrame] = deque(maxlen=capacity)
         self._lock = threading.Lock()
         self.received = 0
+        self._floor_ns = -1  # frames captured at or before this are not kept
 
     def process(self, item: VideoFrame) -> Iterable[VideoFrame]:
         with self._lock:
-            self._frames.append(item)
+            if item.t_ns > self._floor_ns:
+                self._frames.append(item)
             self.received += 1
         return ()
+
+    def forget(self, through_ns: int) -> None:
+        """Drop every frame and refuse any still on its way that was captured at or before
+        `through_ns`: a camera that went away, whose last view is not the view now."""
+        with self._lock:
+            self._floor_ns = max(self._floor_ns, through_ns)
+            while self._frames and self._frames[0].t_ns <= self._floor_ns:
+                self._frames.popleft()
 
     def __len__(self) -> int:
         with self._lock:

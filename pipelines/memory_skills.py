@@ -79,6 +79,9 @@ class RememberSkill(Skill):
         if request.image is None:
             yield "I can't: the camera is off."
             return
+        if self.env.memory.thing_vec is None:
+            yield "I can't remember things with this model: it has no image features."
+            return
         self.env.memory.remember_thing(name, name.split(" ", 1)[1], request.image,
                                        request.t_ns)
         yield f"OK, I'll remember this as {yours(name)}."

@@ -24,6 +24,8 @@ class Requests:
 
     def __init__(self, capacity: int = CAPACITY):
         self._queue: queue.Queue = queue.Queue(capacity)
+        self.capacity = capacity
+        self.high_water = 0  # the most questions ever waiting at once
         self.closed = False
 
     def put(self, request: Transcript, wait: bool = True) -> None:
@@ -33,6 +35,7 @@ class Requests:
             self._queue.put(request, block=wait)
         except queue.Full:
             raise BadInput(f"{CAPACITY} questions are already waiting; ask again later") from None
+        self.high_water = max(self.high_water, self._queue.qsize())
 
     def close(self) -> None:
         if not self.closed:

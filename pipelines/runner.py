@@ -9,6 +9,11 @@ had to discard. Stages always wait for room downstream.
 
 Every `process` and `flush` call is timed from here and recorded as a `Span`.
 Observers see every item that a source or stage emits, without touching stage code.
+
+A source whose device goes away (`DeviceGone`) is not ended: its chain is marked lost,
+the device is opened again every `retry_s` (sooner at first), and the chain is back when
+the device delivers again. A device still away after `lost_for_s`, or at a stop, has
+failed. Hooks hear of each of those changes.
 """
 
 import logging
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glasses.device.clock import NS_PER_S, now_ns
-from glasses.device.errors import GlassesError
+from glasses.device.errors import DeviceFailure, DeviceGone, GlassesError
 from glasses.pipelines.frames import AudioChunk
 from glasses.pipelines.queues import END, POLL_S, Policy, Stopped, StreamQueue
 from glasses.pipelines.sources import Mode, Source, Timeline
@@ -28,6 +33,10 @@ from glasses.pipelines.stage import Stage
 log = logging.getLogger(__name__)
 
 Observer = Callable[[str, Any], None]  # (emitter name, item)
+
+FIRST_RETRY_S = 0.1  # a lost device is first tried again after this; the wait doubles
+RETRY_S = 0.5  # up to this: a device that returns is delivering again within about this
+LOST_FOR_S = 30.0  # a device away this long has failed for good (a DeviceError)
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,10 @@ class RunnerOptions:
     # shutdown and tracing
     stop_timeout_s: float = 1.0  # all threads must end within this after a stop request
     span_capacity: int = 100_000  # spans kept in the ring buffer
+
+    # devices that go away and come back
+    retry_s: float = RETRY_S  # a lost device is opened again at least this often
+    lost_for_s: float = LOST_FOR_S  # then it has failed
 
 
 @dataclass
@@ -56,6 +69,25 @@ class ChainStats:
     error: str | None = None
     exit_code: int = 0  # of the error, as `GlassesError.exit_code`
 
+    # its device going away and coming back
+    away: bool = False  # its device is away now (and tried again)
+    loss: str = ""  # why it went away, the last time
+    losses: int = 0  # times it went away
+    away_since_ns: int = 0  # when it went away, the last time
+    away_s: float = 0.0  # how long it was away, the last time it came back
+    last_t_ns: int = 0  # capture time of the newest item its source produced
+
+
+@dataclass
+class QueueStats:
+    """One queue in front of a stage: its bound and the most items it ever held."""
+
+    chain: str
+    stage: str
+    maxsize: int
+    high_water: int
+    dropped: int
+
 
 @dataclass
 class RunReport:
@@ -64,6 +96,7 @@ class RunReport:
     wall_s: float = 0.0
     interrupted: bool = False
     stuck_threads: list[str] = field(default_factory=list)
+    queues: list[QueueStats] = field(default_factory=list)
 
     @property
     def errors(self) -> list[str]:
@@ -106,8 +139,14 @@ class Runner:
         self._observers.append(observer)
 
     def on_failure(self, hook: Callable[[ChainStats], None]) -> None:
-        """Call `hook(stats)` from the failing thread when a chain's source or stage fails."""
+        """Call `hook(stats)` from the chain's thread when its source or a stage fails
+        (`stats.error` is set), its device goes away (`stats.away`) or comes back (neither)."""
         self._failure_hooks.append(hook)
+
+    def queue_stats(self) -> list[QueueStats]:
+        """Every queue's bound and high-water mark so far."""
+        return [QueueStats(c.source.name, stage.name, q.maxsize, q.high_water, q.dropped)
+                for c in self._chains for stage, q in zip(c.stages, c.queues, strict=True)]
 
     def _failed(self, chain: _Chain) -> None:
         for hook in self._failure_hooks:
@@ -192,6 +231,7 @@ class Runner:
             chains=[c.stats for c in self._chains],
             spans=self.recorder.spans(),
             wall_s=(now_ns() - self._start_ns) / NS_PER_S,
+            queues=self.queue_stats(),
         )
 
     # -- threads -----------------------------------------------------------------
@@ -211,16 +251,15 @@ class Runner:
         wait = source.can_wait(self.options.mode)
         sid = -1 if source.live else self._timeline.join()
         try:
-            for item in source.items(self._timeline, sid):
-                stats.produced += 1
-                self._emit(source.name, item)
-                if out is not None and out.put(item, wait=wait) < 0:
-                    stats.lost += 1
-                    if isinstance(item, AudioChunk):
-                        stats.lost_samples += len(item.samples)
-                    if stats.lost == 1 or stats.lost % 100 == 0:
-                        log.warning("%s: pipeline behind, %d chunks discarded", source.name,
-                                    stats.lost)
+            while True:
+                try:
+                    for item in source.items(self._timeline, sid):
+                        if stats.away:
+                            self._back(chain)
+                        self._forward(chain, item, out, wait)
+                    break
+                except DeviceGone as e:
+                    self._reopen(chain, str(e))
         except Stopped:
             pass
         except GlassesError as e:
@@ -236,6 +275,51 @@ class Runner:
             source.close()
             if out is not None:
                 out.put(END)
+
+    def _forward(self, chain: _Chain, item: Any, out: StreamQueue | None, wait: bool) -> None:
+        stats = chain.stats
+        stats.produced += 1
+        stats.last_t_ns = getattr(item, "t_ns", stats.last_t_ns)
+        self._emit(chain.source.name, item)
+        if out is not None and out.put(item, wait=wait) < 0:
+            stats.lost += 1
+            if isinstance(item, AudioChunk):
+                stats.lost_samples += len(item.samples)
+            if stats.lost == 1 or stats.lost % 100 == 0:
+                log.warning("%s: pipeline behind, %d chunks discarded", chain.source.name,
+                            stats.lost)
+
+    def _reopen(self, chain: _Chain, reason: str) -> None:
+        """After `DeviceGone`: mark the chain lost (once), then open the device again,
+        waiting longer each time up to `retry_s`, until it opens. Raises DeviceFailure
+        when it is still away after `lost_for_s` or at a stop."""
+        stats, o = chain.stats, self.options
+        if not stats.away:
+            stats.away, stats.loss, stats.losses = True, reason, stats.losses + 1
+            stats.away_since_ns = now_ns()
+            log.warning("%s went away (%s): trying it again", stats.source, reason)
+            self._failed(chain)
+        since = stats.away_since_ns
+        delay = min(FIRST_RETRY_S, o.retry_s)
+        while True:
+            away_s = (now_ns() - since) / NS_PER_S
+            if away_s >= o.lost_for_s:
+                raise DeviceFailure(f"{reason}; not back after {o.lost_for_s:g} s")
+            if self._stop.wait(min(delay, o.lost_for_s - away_s)):
+                raise DeviceFailure(f"{reason}; still away at the end")
+            try:
+                chain.source.reopen()
+                return
+            except DeviceFailure as e:
+                log.debug("%s: still away (%s)", stats.source, e)
+            delay = min(2 * delay, o.retry_s)
+
+    def _back(self, chain: _Chain) -> None:
+        stats = chain.stats
+        stats.away = False
+        stats.away_s = round((now_ns() - stats.away_since_ns) / NS_PER_S, 3)
+        log.warning("%s is back after %.1f s", stats.source, stats.away_s)
+        self._failed(chain)
 
     def _run_stage(self, chain: _Chain, index: int) -> None:
         stage, inbox = chain.stages[index], chain.queues[index]

@@ -114,16 +114,16 @@ class LookSkill(Skill):
         self.keywords = KEYWORDS.get(intent)
 
     def handle(self, request: Request) -> Iterator[str]:
-        memory = self.env.memory
-        if self.intent is Intent.IDENTIFY and memory is not None and memory.things():
-            name, _ = memory.match(request.image)
-            if name is not None:  # one of the wearer's own things
-                yield f"That's {re.sub(r'^my ', 'your ', name)}."
-                return
         stream = self.env.vlm.stream(request.image, request.text, self.intent)
         yield from stream
         if getattr(stream, "facts", None) is not None:
             request.found["facts"] = stream.facts
+        memory = self.env.memory
+        if self.intent is Intent.IDENTIFY and memory is not None and memory.things():
+            # after the answer's first words, not before them: matching takes a few runs
+            name, _ = memory.match(request.image)
+            if name is not None:  # one of the wearer's own things
+                yield f" It's {re.sub(r'^my ', 'your ', name)}."
 
 
 def builtin_skills() -> list[Skill]:

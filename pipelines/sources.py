@@ -7,6 +7,10 @@ The mode decides pacing and stamps, the same stages run in all three:
   (`start + position in the file`), so runs are repeatable and audio and video agree.
 - REALTIME: files are replayed at their own pace, as a live device would deliver them;
   live devices are stamped with the clock at capture.
+
+A device that went away (`DeviceGone`) is opened again with `reopen()` by the runner, and
+`items()` goes on where it stopped. Outside REALTIME the media timeline waits for it (the
+run stays repeatable); in REALTIME a replayed camera skips what it missed while away.
 """
 
 import threading
@@ -18,6 +22,7 @@ from typing import Any
 from glasses.device.audio import SAMPLE_RATE
 from glasses.device.camera import Camera
 from glasses.device.clock import NS_PER_S, now_ns, sleep_until
+from glasses.device.errors import DeviceFailure
 from glasses.device.microphone import Microphone
 from glasses.pipelines.frames import AudioChunk, VideoFrame
 from glasses.pipelines.queues import Policy
@@ -82,6 +87,12 @@ class Source(ABC):
     def items(self, timeline: Timeline, sid: int) -> Iterator[Any]:
         """Yield items until the media ends or the timeline's stop is set."""
 
+    def reopen(self) -> None:
+        """Open the device again after `DeviceGone`; `items()` then goes on where it
+        stopped. Raises DeviceFailure while it is still away, BadInput if it came back as
+        something else."""
+        raise DeviceFailure(f"{self.name} cannot be opened again")
+
     def close(self) -> None:
         """Release the device."""
 
@@ -93,13 +104,24 @@ class CameraSource(Source):
         self.camera = camera
         self.name = f"camera {camera.name}"
         self.live = camera.live
+        self._resumed = False  # reopened: in REALTIME, frames missed while away are skipped
 
     def items(self, timeline: Timeline, sid: int) -> Iterator[VideoFrame]:
+        period_ns = round(NS_PER_S / self.camera.fps)
+        catch_up = not self.live and timeline.mode is Mode.REALTIME
         for frame in self.camera.frames():
+            if self._resumed and catch_up and (
+                    timeline.start_ns + frame.media_ns + period_ns <= now_ns()):
+                continue  # its time passed while the camera was away
+            self._resumed = False
             t = now_ns() if self.live else timeline.due(sid, frame.media_ns)
             if t is None or timeline.stop.is_set():
                 return
             yield VideoFrame(t_ns=t, image=frame.image, index=frame.index)
+
+    def reopen(self) -> None:
+        self.camera.reopen()
+        self._resumed = True
 
     def close(self) -> None:
         self.camera.close()
@@ -125,6 +147,9 @@ class MicrophoneSource(Source):
             if end is None or timeline.stop.is_set():
                 return
             yield AudioChunk(t_ns=end - duration, samples=block.samples, offset=block.offset)
+
+    def reopen(self) -> None:
+        self.microphone.reopen()
 
     def close(self) -> None:
         self.microphone.close()

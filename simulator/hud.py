@@ -17,6 +17,7 @@ from glasses.device.display import Card, DisplayModel, compose, hud_rect, render
 from glasses.models.answers import cards
 
 CARD_S = 3.0  # a long answer's cards follow each other this often
+NOTE_S = 3.0  # a passing note ("camera back") stays on the status line this long
 TINT = 0.45  # the view behind the display region is dimmed to this fraction
 REC_BGR = (40, 40, 230)
 OVERLAY_BGR = (230, 230, 230)
@@ -32,6 +33,9 @@ class HudView:
     turn: int = 0  # counts the questions answered; a new answer has a new number
     speech_end_ns: int = 0  # the end of the question the answer is for
     message: str = ""  # a device failure, shown on the status line
+    lost: tuple[str, ...] = ()  # devices away now and tried again: "camera", "microphone"
+    note: str = ""  # a passing note on the status line ("camera back") ...
+    note_until_ns: int = 0  # ... until then (monotonic ns)
     camera_on: bool = True
     muted: bool = False
     overlay: bool = False
@@ -56,18 +60,20 @@ class HudState:
 
 def card_for(view: HudView, at_ns: int | None = None) -> Card:
     """The display's card: a long answer pages through its cards once it is complete."""
-    status = view.status + (" | mic muted" if view.muted else "")
-    if view.message:
-        status = f"{status} | {view.message}"
+    at_ns = at_ns or now_ns()
+    parts = [view.status + (" | mic muted" if view.muted else ""), view.message]
+    parts += [f"{d} lost" for d in view.lost if f"{d} lost" != view.message]
+    parts.append(view.note if at_ns < view.note_until_ns else "")
+    status = " | ".join(p for p in parts if p)
     if not view.answer:
         return Card(title="", body=view.question, status=status)
     pages = cards(view.answer) or [""]
     page = 0
     if view.answer_done_ns and len(pages) > 1:
-        elapsed = ((at_ns or now_ns()) - view.answer_done_ns) / NS_PER_S
+        elapsed = (at_ns - view.answer_done_ns) / NS_PER_S
         page = min(len(pages) - 1, int(elapsed / CARD_S))
     body = pages[page]
-    left_s = (view.countdown_ns - (at_ns or now_ns())) / NS_PER_S if view.countdown_ns else 0
+    left_s = (view.countdown_ns - at_ns) / NS_PER_S if view.countdown_ns else 0
     if left_s > 0:
         body = f"{body} {int(left_s // 60)}:{int(left_s % 60):02d} left".strip()
     return Card(title=view.question, body=body, status=status)
@@ -77,18 +83,20 @@ def draw(image: np.ndarray | None, view: HudView, display: DisplayModel,
          size: tuple[int, int], overlay: list[str] = ()) -> np.ndarray:
     """One frame as the wearer sees it: (h, w, 3) uint8 BGR for `size` (w, h)."""
     w, h = size
-    if view.camera_on and image is not None:
+    seeing = view.camera_on and "camera" not in view.lost
+    if seeing and image is not None:
         base = image if image.shape[:2] == (h, w) else cv2.resize(image, size)
     else:
         base = np.zeros((h, w, 3), np.uint8)
-        note = view.message if "camera" in view.message else "camera off"
+        note = ("camera lost" if "camera" in view.lost
+                else view.message if "camera" in view.message else "camera off")
         cv2.putText(base, note, (12, h - 16), FONT, 0.6, OVERLAY_BGR, 1, cv2.LINE_AA)
     x, y, hw, hh = hud_rect((w, h), display)  # a tinted lens where the display sits,
     x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + hw), min(h, y + hh)  # so light text
     base = base.copy()  # stays readable against a bright view
     base[y0:y1, x0:x1] = (base[y0:y1, x0:x1] * TINT).astype(np.uint8)
     out = compose(base, render(display, card_for(view)), display)
-    if view.camera_on:  # the capture indicator real glasses show while recording
+    if seeing:  # the capture indicator real glasses show while recording
         cv2.circle(out, (18, 18), 7, REC_BGR, -1, cv2.LINE_AA)
         cv2.putText(out, "REC", (30, 24), FONT, 0.5, REC_BGR, 1, cv2.LINE_AA)
     if view.overlay and overlay:

@@ -96,13 +96,11 @@ class Presenter:
                     self._overlay)
 
     def _overlay_lines(self) -> list[str]:
-        spans: dict[str, list[float]] = {}
-        for s in self.assistant.runner.recorder.spans():
-            spans.setdefault(s.stage, []).append(s.busy_ns / 1e6)
+        spans = self.assistant.runner.recorder.busy_ms()
         elapsed = max(1e-3, time.monotonic() - self._start)
         lines = [f"display {self.stats.frames / elapsed:.1f} fps, {self.stats.late} late"]
         lines += [f"{name} p50 {np.median(ms):.1f} ms" for name, ms in spans.items()
-                  if name not in ("frame-buffer", "camera-gate", "mic-gate")]
+                  if len(ms) and name not in ("frame-buffer", "camera-gate", "mic-gate")]
         if self._answers_shown:
             lines.append(f"last answer shown {self._answers_shown[-1]:.0f} ms after speech")
         return lines

@@ -7,7 +7,8 @@ the HUD at the display rate (into a window, a recording, or, headless, only coun
 says when an answer first reached the display.
 """
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from glasses.device.boards import BoardProfile
@@ -18,11 +19,12 @@ from glasses.models.vlm import VlmOptions
 from glasses.pipelines import events as ev
 from glasses.pipelines.assistant import Assistant, AssistantOptions
 from glasses.pipelines.frames import AudioChunk
+from glasses.pipelines.memory import RETENTION_S, MemoryUnavailable
 from glasses.pipelines.runner import RunReport
 from glasses.pipelines.sources import Mode
 from glasses.pipelines.turns import Turn, TurnLog
 from glasses.simulator.events import EventLog
-from glasses.simulator.hud import HudState
+from glasses.simulator.hud import NOTE_S, HudState
 from glasses.simulator.present import Presenter, PresentStats
 from glasses.simulator.recorder import Recorder
 
@@ -57,12 +59,19 @@ class SessionOptions:
     speak: bool = False  # answers spoken by the bundled voice
     overlay: bool = False  # the latency overlay, from the start
     control: Path | None = None  # a Unix socket taking commands, sending events
+    companion: bool = False  # serve the companion page (127.0.0.1, random port and token)
+
+    # memory
+    memory: bool = True  # moments noted and recalled ($GLASSES_MEMORY, else the glasses home)
+    retention_s: float = RETENTION_S
+    memory_path: str | None = None  # None: $GLASSES_MEMORY, else memory.db in the glasses home
 
     def assistant(self) -> AssistantOptions:
         return AssistantOptions(view=self.view, audio=self.audio, mode=self.mode,
                                 board=self.board, asr=self.asr, vlm=self.vlm,
                                 partial_every_ms=self.partial_every_ms,
-                                push_to_talk=self.push_to_talk)
+                                push_to_talk=self.push_to_talk, memory=self.memory,
+                                retention_s=self.retention_s, memory_path=self.memory_path)
 
 
 @dataclass
@@ -78,7 +87,10 @@ class SessionSummary:
         return self.report.errors
 
 
-def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
+def run_session(options: SessionOptions, store: ModelStore,
+                progress: Callable[[str], None] | None = None) -> SessionSummary:
+    """Run the session to its end; `progress` hears what the wearer should know at once
+    (the companion page's address)."""
     assistant = Assistant(options.assistant(), store)
     size = options.board.camera_size
     recorder = (Recorder(options.record, options.display_fps, size)
@@ -102,8 +114,13 @@ def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
                 recorder.add_audio(item.samples, (item.t_ns - log.start_ns) / 1e9)
 
         assistant.runner.observe(record_audio)
-    control = None
+    control = companion = None
     try:
+        if options.companion:
+            companion = _open_companion(options, store)
+            assistant.subscribe(companion.on_event)
+            if progress is not None:
+                progress(f"companion page: {companion.url} (this machine only)")
         assistant.start()  # loads the models; media time 0 is when it returns
         if speech is not None:
             speech.start_ns = assistant.start_ns
@@ -121,12 +138,27 @@ def run_session(options: SessionOptions, store: ModelStore) -> SessionSummary:
     finally:
         if control is not None:
             control.close()
+        if companion is not None:
+            companion.close()
         if speech is not None:
             speech.close()
         if recorder is not None:
             recorder.close()
         log.close()
     return SessionSummary(report, log.events, turns.turns, presenter.stats, assistant.start_ns)
+
+
+def _open_companion(options: SessionOptions, store: ModelStore):
+    """The companion page for this session; memory left out when it is off or unusable (the
+    session's own notice says why)."""
+    from glasses.pipelines.companion import Companion, CompanionOptions
+
+    path = Path(options.memory_path) if options.memory_path else None
+    o = CompanionOptions(memory=options.memory, memory_path=path)
+    try:
+        return Companion(o, store, options.board)
+    except MemoryUnavailable:
+        return Companion(replace(o, memory=False), store, options.board)
 
 
 def _show(e: ev.Event, hud: HudState, speech) -> None:
@@ -161,4 +193,10 @@ def _show(e: ev.Event, hud: HudState, speech) -> None:
             hud.update(status="listening" if e.talking else "push space to talk")
         case ev.DeviceError():
             hud.update(message=f"{e.device} lost",
-                       camera_on=hud.get().camera_on and e.device != "camera")
+                       camera_on=hud.get().camera_on and e.device != "camera",
+                       lost=tuple(d for d in hud.get().lost if d != e.device))
+        case ev.DeviceLost():
+            hud.update(lost=tuple(sorted({*hud.get().lost, e.device})))
+        case ev.DeviceBack():
+            hud.update(lost=tuple(d for d in hud.get().lost if d != e.device),
+                       note=f"{e.device} back", note_until_ns=now_ns() + int(NOTE_S * 1e9))

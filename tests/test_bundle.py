@@ -191,7 +191,8 @@ def test_the_wheels_are_listed_pinned_and_hold_the_project(wheeled):
         names = set(z.namelist())
     for name in ("glasses/__init__.py", "glasses/device/boards.py", "glasses/models/bundle.py",
                  "glasses/simulator/demo/demo.toml", "glasses/simulator/demo/demo.mp4",
-                 "glasses/simulator/demo/demo.wav", "glasses/evaluation/routing.tsv"):
+                 "glasses/simulator/demo/demo.wav", "glasses/evaluation/routing.tsv",
+                 "glasses/pipelines/companion_page.html"):
         assert name in names, name
     assert all(n.startswith(("glasses/", "glasses-")) for n in names)  # one namespace
 

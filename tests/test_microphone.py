@@ -1,5 +1,9 @@
 """Microphone from WAV files (real files, no mocks); live devices only where present."""
 
+import struct
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -85,3 +89,38 @@ def test_live_opens_or_says_why():
         return
     with mic:
         assert mic.live and mic.total_samples is None
+
+
+PEAK_MB = ("\nprint(next(int(line.split()[1]) for line in open('/proc/self/status') "
+           "if line.startswith('VmHWM')) // 1024)\n")  # the process's peak RSS, MB
+READ_ALL = ("import sys\nfrom glasses.device.microphone import Microphone\n"
+            "with Microphone.from_wav(sys.argv[1]) as mic:\n"
+            "    n = sum(len(b.samples) for b in mic.blocks())\n"
+            "assert n == mic.total_samples, (n, mic.total_samples)\nprint(n)\n")
+
+
+def sparse_wav(path, rate: int, seconds: int) -> int:
+    """A 16-bit mono WAV of `seconds` of silence, written as a sparse file (no disk used);
+    its size in bytes."""
+    n = rate * seconds
+    fmt = struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+    with open(path, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 36 + 2 * n) + b"WAVE" + b"fmt " + fmt + b"data"
+                + struct.pack("<I", 2 * n))
+        f.write(np.full(rate, 1000, "<i2").tobytes())  # a second of sound at the start
+        f.truncate(44 + 2 * n)
+    return 44 + 2 * n
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rate,seconds", [(16000, 3600), (48000, 1200)])
+def test_a_long_wav_plays_in_bounded_memory(tmp_path, rate, seconds):
+    """An hour at 16 kHz (115 MB of file, 230 MB as float32) and 20 minutes at 48 kHz
+    (resampled as it plays) are read a block at a time, whatever their length."""
+    size = sparse_wav(tmp_path / "long.wav", rate, seconds)
+    out = subprocess.run([sys.executable, "-c", READ_ALL + PEAK_MB, str(tmp_path / "long.wav")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    samples, peak_mb = (int(x) for x in out.stdout.split())
+    assert samples == seconds * SAMPLE_RATE
+    assert peak_mb < 80 and peak_mb * 2**20 < size / 1.4, (peak_mb, size)

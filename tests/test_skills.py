@@ -14,6 +14,7 @@ from test_cli import ROOT
 from glasses.evaluation.routing import SETS, evaluate_routing, read_routing_set, rules_before
 from glasses.models.intent import Intent, intent_of
 from glasses.models.router import Router
+from glasses.pipelines.memory_skills import memory_skills
 from glasses.pipelines.skills import builtin_skills, discover, router_for
 
 TIMER = ROOT / "examples" / "timer-skill"
@@ -36,7 +37,7 @@ def test_keywords_decide_among_the_skills_they_name():
 def test_the_router_beats_the_rules_it_replaced_on_both_routing_sets():
     from glasses_timer import TimerSkill  # noqa: F401 (installed by the fixture below)
 
-    skills = builtin_skills() + [TimerSkill()]
+    skills = builtin_skills() + memory_skills() + [TimerSkill()]  # as a session routes
     for name in ("routing.tsv", "routing-holdout.tsv"):
         cases = read_routing_set(SETS / name)
         assert len(cases) >= 70
