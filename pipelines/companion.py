@@ -26,7 +26,6 @@ import http.server
 import json
 import logging
 import queue
-import re
 import secrets
 import threading
 import urllib.parse
@@ -43,7 +42,7 @@ from glasses.device.clock import now_ns
 from glasses.device.errors import BadInput, GlassesError
 from glasses.models.store import ModelStore
 from glasses.pipelines.events import Event, SessionStarted
-from glasses.pipelines.memory import Memory, Moment
+from glasses.pipelines.memory import Memory
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +57,7 @@ SOCKET_TIMEOUT_S = 30.0  # a client that neither reads nor writes this long is l
 LIST_LIMIT = 50  # moments listed when no limit is asked for
 MAX_LIMIT = 500
 MAX_QUERY_CHARS = 200
-MAX_QUERY_WORDS = 16
 MIN_SCORE = 0.3  # cosine below which a moment is not "near in meaning" to the query
-WORD_COLUMNS = ("summary", "what", "thing", "text", "question", "answer")
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -180,7 +177,7 @@ class Companion:
     def _find(self, query: str, limit: int) -> tuple[list[dict], str, str]:
         """Moments containing every word of `query`, newest first, then those nearest in
         meaning; (moments, "words" or "meaning", a note on how it searched)."""
-        found = [m.to_dict() for m in _by_words(self.memory, query, limit)]
+        found = [m.to_dict() for m in self.memory.find_words(query, limit)]
         embed, note = self._embedder()
         if embed is None:
             return found, "words", note
@@ -213,20 +210,6 @@ class Companion:
 
     def forget_thing(self, name: str) -> int:
         return 0 if self.memory is None else self.memory.forget_thing(name)
-
-
-def _by_words(memory: Memory, query: str, limit: int) -> list[Moment]:
-    """Moments whose text holds every word of `query` (case aside), newest first."""
-    where, args = [], []
-    for word in query.split()[:MAX_QUERY_WORDS]:
-        like = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
-        where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in WORD_COLUMNS) + ")")
-        args += [like] * len(WORD_COLUMNS)
-    sql = (f"SELECT id FROM moments WHERE {' AND '.join(where)} "
-           "ORDER BY t DESC, id DESC LIMIT ?")
-    with memory._lock:  # the memory's own connection: no second handle on the file
-        ids = [r[0] for r in memory._run(sql, [*args, limit]).fetchall()]
-    return [m for i in ids if (m := memory.get(i)) is not None]
 
 
 class _Stream:

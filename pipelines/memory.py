@@ -16,6 +16,7 @@ A database that cannot be used (corrupt, locked, not a database) raises
 """
 
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -59,6 +60,8 @@ CREATE TABLE IF NOT EXISTS things (
     vec BLOB NOT NULL
 );
 """
+WORD_COLUMNS = ("summary", "what", "thing", "text", "question", "answer")  # searched by words
+MAX_QUERY_WORDS = 16
 _MOMENT_COLUMNS = ("id", "t", "kind", "what", "thing", "text", "colour", "question", "answer",
                    "summary")
 
@@ -283,6 +286,20 @@ class Memory:
             args.append(thing)
         if with_text:
             where.append("text!=''")
+        sql = (f"SELECT {', '.join(_MOMENT_COLUMNS)}, text_vec, image_vec FROM moments "
+               f"WHERE {' AND '.join(where)} ORDER BY t DESC, id DESC LIMIT ?")
+        with self._lock:
+            rows = self._run(sql, [*args, int(limit)]).fetchall()
+        return [self._moment(r) for r in rows]
+
+    def find_words(self, query: str, limit: int = 50) -> list[Moment]:
+        """Moments whose text holds every word of `query` (case aside), newest first."""
+        where, args = ["1"], []
+        for word in query.split()[:MAX_QUERY_WORDS]:
+            like = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
+            where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in WORD_COLUMNS)
+                         + ")")
+            args += [like] * len(WORD_COLUMNS)
         sql = (f"SELECT {', '.join(_MOMENT_COLUMNS)}, text_vec, image_vec FROM moments "
                f"WHERE {' AND '.join(where)} ORDER BY t DESC, id DESC LIMIT ?")
         with self._lock:

@@ -94,6 +94,21 @@ def test_the_wearers_things(views, tmp_path):
         assert [t.name for t in m.things()] == ["my cup"]
 
 
+def test_another_cup_of_the_same_kind_is_not_yours(store, tmp_path):
+    """Views from the few-shot set (`export/things_set.py`): the cup enrolled, another view
+    of it, and the same cup recoloured (another cup of the same model)."""
+    from glasses.export.things_set import make_set, photo_wheels
+
+    folder = tmp_path / "things"
+    make_set(folder, photo_wheels(store, lambda m: None), "dev", only=("cup",))
+    data = play(folder, "not-my-cup", [
+        (0, "view", "cup_view0.jpg"), (1, "say", "Remember this is my cup.", ["your cup"]),
+        (6, "view", "cup_view3.jpg"), (7, "say", "Is this my cup?", ["yes"]),
+        (12, "view", "cup_not0_0.jpg"), (13, "say", "Is this my cup?", ["not your cup"]),
+    ], tmp_path / "m.db", 19)
+    assert all_passed(data), data["scenario"]["turns"]
+
+
 def test_what_was_seen_is_recalled_with_the_time_and_forgotten_on_request(views, tmp_path):
     memory = tmp_path / "m.db"
     data = play(views, "recall", [
