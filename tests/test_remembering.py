@@ -92,3 +92,20 @@ def test_ago_in_words():
     assert ago(10) == "just now" and ago(60) == "about a minute ago"
     assert ago(12 * 60 + 10) == "about 12 minutes ago" and ago(3 * 3600) == "about 3 hours ago"
     assert ago(time.time() - time.time() - 5) == "just now"
+
+
+def test_a_corrupt_memory_file_leaves_the_session_answering_without_memory(store, memory_file):
+    from glasses import Assistant, AssistantOptions, Mode, events
+    from glasses.simulator.session import DEMO_AUDIO, DEMO_VIDEO
+
+    memory_file.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 40)
+    before = memory_file.read_bytes()
+    a = Assistant(AssistantOptions(view=str(DEMO_VIDEO), audio=str(DEMO_AUDIO),
+                                   mode=Mode.SIMULATED), store)
+    notices, answers = [], []
+    a.subscribe(lambda e: notices.append(e.message), events.Notice)
+    a.subscribe(lambda e: answers.append(e.text), events.Answer)
+    a.run()
+    assert any(str(memory_file) in n and "without memory" in n for n in notices), notices
+    assert len(answers) == 2 and "espresso" in answers[0]
+    assert memory_file.read_bytes() == before
