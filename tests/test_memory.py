@@ -136,3 +136,32 @@ def test_things_round_trip(tmp_path):
         assert np.allclose(got[0].vec, unit(1, 1280), atol=1e-3)
         assert m.forget_thing("my cup") == 1
         assert [t.name for t in m.things()] == ["Anna's bike"]
+
+
+def test_deletes_from_another_connection_racing_a_sessions_writes_lose_nothing_else(tmp_path):
+    """The companion page deleting while the session writes: both go through, in any
+    order; what was not deleted is all there."""
+    import threading
+
+    path = tmp_path / "m.db"
+    session, page = Memory(path), Memory(path)
+    written: list[int] = []
+    deleted: set[int] = set()
+
+    def write():
+        for i in range(300):
+            written.append(session.add(moment(time.time(), f"TEXT {i}", seed=i)))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    seen = 0
+    while writer.is_alive() or seen < len(written):  # every 5th moment, as soon as written
+        if seen < len(written):
+            if seen % 5 == 0 and page.forget([written[seen]]) == 1:
+                deleted.add(written[seen])
+            seen += 1
+    writer.join()
+    left = {m.id for m in session.moments(limit=1000)}
+    assert left == set(written) - deleted and len(deleted) >= 50
+    session.close()
+    page.close()
