@@ -55,6 +55,7 @@ def test_every_board_gets_a_verified_bundle_in_its_precision(bundles):
         assert "--no-wheels" in readme and "pip install -r requirements.txt" in readme
         assert not (path / "wheels").exists()
         assert json.loads((path / MANIFEST).read_text())["wheels"] is None
+        assert not [p for p in path.rglob("*") if "memory" in p.name or ".db" in p.name]
 
 
 @pytest.fixture()
