@@ -12,6 +12,7 @@ index 0 is the blank and a space is appended at the end, as PaddleOCR trains it.
 """
 
 import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -103,7 +104,7 @@ class TextReader:
         timings = {"prepare": (tp - t0) * 1e3, "det": (t1 - tp) * 1e3,
                    "cls": (t2 - t1) * 1e3, "rec": (t3 - t2) * 1e3}
         return Reading(tuple(
-            TextLine(text, conf, (box / scale).astype(np.float32))
+            TextLine(lookalikes(text), conf, (box / scale).astype(np.float32))
             for box, (text, conf) in zip(boxes, texts, strict=True)
             if text.strip() and conf >= self.options.text_score
         ), timings)
@@ -171,6 +172,22 @@ class TextReader:
             return "", 0.0
         text = "".join(self.characters[i] for i in best[keep])
         return text, float(probs.max(axis=1)[keep].mean())
+
+
+# -- text ------------------------------------------------------------------------
+
+AS_LETTER = str.maketrans("0158", "OISB")
+AS_DIGIT = str.maketrans("OoIlSB", "001158")
+_DIGITS_IN_WORD = re.compile(r"(?<=[A-Za-z])[0158]+(?=[A-Za-z])")
+_LETTERS_IN_NUMBER = re.compile(r"(?<=\d)[OoIlSB]+(?=\d)")
+
+
+def lookalikes(text: str) -> str:
+    """Letters and digits told apart by their neighbours: a run of digits that look like
+    letters inside a word becomes letters ("PLATF0RM" -> "PLATFORM", "R00M" -> "ROOM"),
+    letters that look like digits inside a number become digits ("1O1" -> "101")."""
+    text = _DIGITS_IN_WORD.sub(lambda m: m.group().translate(AS_LETTER), text)
+    return _LETTERS_IN_NUMBER.sub(lambda m: m.group().translate(AS_DIGIT), text)
 
 
 # -- image preparation -----------------------------------------------------------

@@ -111,6 +111,7 @@ class Facts:
     kinds: dict[str, float] | None = None  # summed probability of each kind
     text: tuple[str, ...] | None = None  # lines read, in reading order
     colour: ColourReading | None = None
+    features: np.ndarray | None = None  # the classifier's (1280,) L2-normalised, same run
 
     def seen(self) -> str:
         return answers.identify(self.labels or (), self.kinds or {})
@@ -227,10 +228,10 @@ class Teacher:
         blank, grey = view_checks(image)
         if blank:
             return Facts(blank=True, grey=grey)
-        labels = kinds = text = colour = None
+        labels = kinds = text = colour = features = None
         if intent in (Intent.IDENTIFY, Intent.GENERAL):
             with _timed("vision"):
-                probs = self.classifier.probabilities(image)
+                probs, features = self.classifier.look(image)
                 labels = tuple(self.classifier.top(probs, self.options.top_k))
                 kinds = answers.kind_probabilities(probs)
         if intent in (Intent.READ, Intent.GENERAL):
@@ -241,7 +242,7 @@ class Teacher:
         if intent in (Intent.COLOUR, Intent.GENERAL) and not grey:
             with _timed("colour"):
                 colour = name_colour(image)
-        return Facts(False, grey, labels, kinds, text, colour)
+        return Facts(False, grey, labels, kinds, text, colour, features)
 
     def stream(self, image: np.ndarray, question: str, intent: Intent | None = None
                ) -> AnswerStream:

@@ -70,6 +70,7 @@ from glasses.pipelines.vad_stage import VadStage
 log = logging.getLogger(__name__)
 
 TEXT_FRAME_NS = NS_PER_S  # a question asked as text is about the frames of the last second
+HEARD_NS = NS_PER_S  # no glance this soon after speech was heard: speech recognition first
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class Assistant:
         self._card = None
         self._early_notices: list[str] = []  # from before the session started
         self.memory: Remembering | None = None
+        self._heard_ns = 0  # when speech was last heard (an utterance, partial or final)
         self._failed: set[str] = set()
         self._started = self._stopped = False
         self._lock = threading.Lock()
@@ -170,8 +172,8 @@ class Assistant:
         self.mic_source = MicrophoneSource(mic)
         camera_stages = [self.camera_gate, self.frames]
         if self.memory is not None:
-            camera_stages.insert(1, Glance(self.memory, self._glance_look,
-                                           lambda: self.look.busy, o.mode is not Mode.REALTIME))
+            camera_stages.insert(1, Glance(self.memory, self._glance_look, self._busy,
+                                           o.mode is not Mode.REALTIME))
         self.chains = [
             self.runner.add_chain(CameraSource(camera), camera_stages),
             self.runner.add_chain(self.mic_source, [self.mic_gate, vad, FrameChoice(self.frames),
@@ -246,8 +248,13 @@ class Assistant:
         if o.vlm.model == "student":  # no classifier of its own: no things, no glances
             return Remembering(memory, embedder.embed, notice=self._notice)
         return Remembering(memory, embedder.embed,
-                           lambda image: embed_thing(self.look.vlm.classifier, image),
+                           lambda image, centre: embed_thing(self.look.vlm.classifier, image,
+                                                             centre=centre),
                            best_match, self._notice)
+
+    def _busy(self) -> bool:
+        """Answering, or hearing speech (in the last `HEARD_NS`): glances wait."""
+        return self.look.busy or now_ns() - self._heard_ns < HEARD_NS
 
     def _glance_look(self):
         """How a glance looks at a frame: the answerer's own vision models, once loaded."""
@@ -314,6 +321,8 @@ class Assistant:
     # -- from the pipeline to events -----------------------------------------------
 
     def _on_item(self, name: str, item) -> None:
+        if isinstance(item, Utterance):
+            self._heard_ns = now_ns()
         if isinstance(item, Utterance) and item.final and name == FrameChoice.name:
             self.publish(UtteranceHeard(now_ns(), item.start_ns, item.end_ns,
                                         round(item.duration_s, 3),

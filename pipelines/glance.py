@@ -13,6 +13,7 @@ worker has no time for is skipped.
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import numpy as np
 
@@ -106,9 +107,12 @@ class Glance(Stage):
             return
         self.glances += 1
         r, t = self.remembering, frame.t_ns
-        vec = r.thing_vec(frame.image) if r.thing_vec is not None else None
+        centre = getattr(facts, "features", None)
+        vec = None
+        if r.thing_vec is not None and r.things():  # is one of the wearer's things in view?
+            vec = r.thing_vec(frame.image, centre)
         thing, _ = r.match(frame.image, vec) if vec is not None else (None, 0.0)
-        seen = seen_of(facts, t, thing or "", vec)
+        seen = seen_of(facts, t, thing or "")
         text, what = seen.text, seen.what
         new_text = bool(text) and not any(same_text(text, old) and t - when < NEW_S * NS_PER_S
                                           for old, when in self._noted_text)
@@ -124,4 +128,6 @@ class Glance(Stage):
             self._noted_what[what] = t
         if thing:
             self._noted_thing[thing] = t
-        r.note(seen)
+        if vec is None and r.thing_vec is not None:  # kept: a thing enrolled later is found
+            vec = r.thing_vec(frame.image, centre)
+        r.note(replace(seen, image_vec=vec))

@@ -149,9 +149,12 @@ class RecallSkill(Skill):
 
     def _thing(self, name: str, now: float) -> str:
         seen = self.env.memory.memory.moments(limit=1, thing=name)
-        if not seen:
+        m = seen[0] if seen else None
+        like = self.env.memory.last_seen_like(name)
+        if like is not None and (m is None or like.t > m.t):
+            m = like
+        if m is None:
             return f"I haven't seen {yours(name)} since you showed it to me."
-        m = seen[0]
         where = f', near a sign saying "{m.text}"' if m.text else ""
         return f"I last saw {yours(name)} {ago(now - m.t)}{where}."
 

@@ -33,7 +33,8 @@ EXPIRE_EVERY_S = 60  # how often old moments are dropped while a session runs
 NICE = 10  # the writer thread's scheduling niceness: answers come first
 
 Embed = Callable[[list[str]], np.ndarray]  # texts -> (n, D) L2-normalised
-ThingVec = Callable[[np.ndarray], np.ndarray]  # BGR image -> (D,) L2-normalised
+# BGR image (and the classifier's features of it, if at hand) -> (D,) L2-normalised
+ThingVec = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
 Match = Callable[[np.ndarray, dict[str, list[np.ndarray]]], tuple[str | None, float]]
 
 
@@ -208,10 +209,22 @@ class Remembering:
         things = self.things()
         if not things:
             return None, 0.0
-        return self._match(self.thing_vec(image) if vec is None else vec, things)
+        return self._match(self.thing_vec(image, None) if vec is None else vec, things)
+
+    def last_seen_like(self, name: str, limit: int = 2000) -> Moment | None:
+        """The newest of the last `limit` moments whose image looks like the thing `name`
+        (for moments noted before it was enrolled, or not recognised at the time)."""
+        exemplars = self.things().get(name)
+        if not exemplars or self._match is None:
+            return None
+        for m in self.memory.moments(limit=limit):
+            if m.image_vec is not None and len(m.image_vec) == len(exemplars[0]) and \
+                    self._match(m.image_vec, {name: exemplars})[0] == name:
+                return m
+        return None
 
     def remember_thing(self, name: str, kind: str, image: np.ndarray, t_ns: int) -> None:
-        vec = self.thing_vec(image)
+        vec = self.thing_vec(image, None)
         self.memory.add_thing(Thing(name, kind, vec, self.wall(t_ns)))
         with self._lock:
             self._things = None

@@ -117,3 +117,13 @@ def test_an_empty_image_is_bad_input(reader, shape):
 def test_a_non_uint8_image_is_bad_input(reader):
     with pytest.raises(BadInput):
         reader.read(np.zeros((48, 64, 3), np.float32))
+
+
+@pytest.mark.parametrize("read, meant", [
+    ("PLATF0RM 4", "PLATFORM 4"), ("R00M101", "ROOM101"), ("ROOM 1O1", "ROOM 101"),
+    ("GATE C7", "GATE C7"), ("SALE 50% OFF", "SALE 50% OFF"), ("A1", "A1"), ("EXIT", "EXIT"),
+])
+def test_letters_and_digits_are_told_apart_by_their_neighbours(read, meant):
+    from glasses.models.ocr import lookalikes
+
+    assert lookalikes(read) == meant
