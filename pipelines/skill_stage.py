@@ -6,6 +6,11 @@ frame captured while it was asked (chosen in the stream by `FrameChoice`); for o
 as text, the frame of the moment it was asked. Answer pieces keep the question's stamp
 (the end of speech), so `now - t_ns` is the wearer's wait. The stage keeps the name
 "look" in spans and reports: it is where the look-and-tell models run.
+
+Before it is routed, a question is resolved against the conversation (`pipelines/context
+.py`): a follow-up is answered about an earlier turn's frame, repeats the last answer, or
+goes to the wearer's memory. The memory skills (`pipelines/memory_skills.py`) are built in
+beside the look skills; every answered look turn is noted in memory after its last piece.
 """
 
 import logging
