@@ -109,3 +109,27 @@ def test_a_corrupt_memory_file_leaves_the_session_answering_without_memory(store
     assert any(str(memory_file) in n and "without memory" in n for n in notices), notices
     assert len(answers) == 2 and "espresso" in answers[0]
     assert memory_file.read_bytes() == before
+
+
+def test_seen_by_meaning_the_right_moment_above_the_threshold_the_others_below(embed):
+    from glasses.pipelines.memory_skills import SEEN_MIN
+    from glasses.pipelines.remembering import describe
+
+    moments = {"espresso": Seen(0, "an espresso", colour="dark brown"),
+               "cat": Seen(0, "a tabby cat, a cat", colour="brown"),
+               "bike": Seen(0, "a mountain bike, a bicycle", colour="red"),
+               "bus": Seen(0, "a school bus", colour="yellow"),
+               "sign": Seen(0, text="PHARMACY", colour="green"),
+               "dog": Seen(0, "a golden retriever, a dog", colour="orange"),
+               "laptop": Seen(0, "a laptop, a computer", colour="grey"),
+               "pizza": Seen(0, "a pizza", colour="orange")}
+    queries = {"coffee cup": "espresso", "kitten": "cat", "bicycle": "bike", "bus": "bus",
+               "pharmacy": "sign", "puppy": "dog", "computer": "laptop",
+               "something to eat": "pizza", "cup of coffee": "espresso", "cat": "cat"}
+    names = list(moments)
+    vecs = embed([describe(moments[n]) for n in names])
+    for query, right in queries.items():
+        scores = dict(zip(names, vecs @ embed([f"saw {query}"])[0], strict=True))
+        assert max(scores, key=scores.get) == right, (query, scores)
+        assert scores[right] >= SEEN_MIN, (query, scores)
+        assert all(v < SEEN_MIN for n, v in scores.items() if n != right), (query, scores)
