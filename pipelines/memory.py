@@ -38,7 +38,7 @@ BUSY_MS = 2000  # wait this long for another writer before calling the file lock
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS moments (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     t REAL NOT NULL,
     kind TEXT NOT NULL,
     what TEXT NOT NULL DEFAULT '',
@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS moments (
 );
 CREATE INDEX IF NOT EXISTS moments_t ON moments (t);
 CREATE TABLE IF NOT EXISTS things (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     t REAL NOT NULL,
     name TEXT NOT NULL,
     kind TEXT NOT NULL DEFAULT '',
@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS things (
 """
 WORD_COLUMNS = ("summary", "what", "thing", "text", "question", "answer")  # searched by words
 MAX_QUERY_WORDS = 16
+# ids are never reused (AUTOINCREMENT): a page deleting moment 106 just as the session
+# writes must not delete the next moment, were it given 106 again
 _MOMENT_COLUMNS = ("id", "t", "kind", "what", "thing", "text", "colour", "question", "answer",
                    "summary")
 

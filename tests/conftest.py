@@ -17,10 +17,10 @@ ESPRESSO = "It looks like an espresso: a small serving of concentrated coffee."
 
 
 @pytest.fixture(autouse=True)
-def memory_file(tmp_path, monkeypatch) -> Path:
+def memory_file(tmp_path_factory, monkeypatch) -> Path:
     """Every test has its own memory file ($GLASSES_MEMORY, inherited by the commands it
-    runs): no test reads or writes the wearer's own memory."""
-    path = tmp_path / "memory.db"
+    runs), outside its `tmp_path`: no test reads or writes the wearer's own memory."""
+    path = tmp_path_factory.mktemp("memory") / "memory.db"
     monkeypatch.setenv("GLASSES_MEMORY", str(path))
     return path
 
