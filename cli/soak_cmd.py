@@ -70,7 +70,9 @@ def _text(d: dict) -> str:
         f"latency ({lat['measure']}): first turns {first} ms, last turns {last} ms, drift "
         f"{drift} (target within {DRIFT_PCT}%)",
         f"RSS: {rss['warm']:.0f} MB after warm-up, {rss['end']:.0f} MB at the end, growth "
-        f"{rss['growth']:+.1f} MB (target under {GROWTH_MB} MB), peak {rss['peak']:.0f} MB",
+        f"{rss['growth']:+.1f} MB, of its floor {rss['floor_growth']:+.1f} MB (target under "
+        f"{GROWTH_MB} MB), {rss['slope_mb_per_media_hour'] or 'n/a'} MB per hour of media, "
+        f"peak {rss['peak']:.0f} MB",
         "queues: " + ("all within their bounds" if d["queues_within_bounds"] else "OVER BOUND"),
     ]
     lines += [f"  {q['chain']} -> {q['stage']}: high water {q['high_water']} of {q['bound']}"
@@ -80,5 +82,9 @@ def _text(d: dict) -> str:
         lines.append(f"display: {s['fps']:.1f} fps, {s['late']} late frames ("
                      f"{s['late_first_half']} in the first half, {s['late_second_half']} in "
                      "the second)")
+    c = d["cpu"]
+    lines.append(f"CPU: this process {c['own_percent']:.0f}% of one core ({c['cores']} cores), "
+                 f"other programs {c['others_percent']:.0f}% ({c['others_percent_first_turns']}% "
+                 f"during the first turns, {c['others_percent_last_turns']}% the last)")
     lines += [f"error: {e}" for e in d["errors"]]
     return "\n".join(lines)

