@@ -236,7 +236,7 @@ def _report(o: SoakOptions, questions, turns: _Turns, sampler: _Sampler,
     after = [s for s in sampler.samples if s["wall_s"] >= warm["wall_s"]]
     w = max(1, min(max(o.rss_window, int(o.rss_share * len(after))), len(after) // 2))
     head, tail = [s["rss_mb"] for s in after[:w]], [s["rss_mb"] for s in after[-w:]]
-    warm_mb, end_mb = statistics.median(head), statistics.median(tail)
+    warm_mb, end_mb = round(statistics.median(head), 1), round(statistics.median(tail), 1)
     queues = [{"chain": q.chain, "stage": q.stage, "bound": q.maxsize,
                "high_water": q.high_water, "dropped": q.dropped}
               for q in assistant.runner.queue_stats()]
@@ -284,7 +284,7 @@ def _report(o: SoakOptions, questions, turns: _Turns, sampler: _Sampler,
         "spans": {"recorded": assistant.runner.recorder.recorded,
                   "kept": len(report.spans)},
         "errors": report.errors,
-        "rss_samples": _thin(sampler.samples, 200),
+        "samples": _thin(sampler.samples, 200),  # [wall s, media s, RSS MB, others' CPU %]
     }
     data["cpu"] = _cpu(sampler.samples, per_question[:n], per_question[-n:], start)
     if presenter is not None:
@@ -336,6 +336,15 @@ def _r(x: float | None) -> float | None:
 
 
 def _thin(samples: list[dict], most: int) -> list[list]:
+    """At most `most` samples as [wall s, media s, RSS MB, other programs' CPU % of one
+    core since the sample before]."""
     step = max(1, -(-len(samples) // most))
     kept = samples[::step] + ([samples[-1]] if (len(samples) - 1) % step else [])
-    return [[s["wall_s"], s["media_s"], s["rss_mb"]] for s in kept]
+    out, before = [], kept[0]
+    for s in kept:
+        wall = s["wall_s"] - before["wall_s"]
+        other = (s["cpu_busy_s"] - before["cpu_busy_s"]) - (s["cpu_own_s"] - before["cpu_own_s"])
+        out.append([s["wall_s"], s["media_s"], s["rss_mb"],
+                    round(100 * max(0.0, other) / wall, 1) if wall > 0 else 0.0])
+        before = s
+    return out

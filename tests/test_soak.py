@@ -59,7 +59,7 @@ def assert_sane(d: dict, asked: int) -> None:
     assert d["queues_within_bounds"] and len(d["queues"]) >= 8
     assert all(0 < q["high_water"] <= q["bound"] for q in d["queues"])
     assert d["video"]["frames"] == d["minutes"] * 60 * 15 and not d["errors"]
-    assert d["audio_lost_samples"] == 0 and d["rss_samples"]
+    assert d["audio_lost_samples"] == 0 and d["samples"]
     assert d["cpu"]["own_percent"] > 0 and d["cpu"]["others_percent"] >= 0
 
 
