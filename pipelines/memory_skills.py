@@ -57,12 +57,21 @@ def known_name(name: str | None, things) -> str | None:
     return same[0] if len(same) == 1 else None
 
 
-def _ready(skill: Skill) -> bool:
-    memory = getattr(skill.env, "memory", None)
-    return memory is not None and not memory.broken
+class MemorySkill(Skill):
+    """A skill over the session's memory: `answer` is asked only when memory is on."""
+
+    def handle(self, request: Request) -> Iterator[str]:
+        memory = getattr(self.env, "memory", None)
+        if memory is None or memory.broken:
+            yield NO_MEMORY
+            return
+        yield from self.answer(request, memory)
+
+    def answer(self, request: Request, memory) -> Iterator[str]:
+        raise NotImplementedError
 
 
-class RememberSkill(Skill):
+class RememberSkill(MemorySkill):
     name = "remember"
     examples = ("remember this is my cup", "this is my bag", "this is Anna's bike",
                 "remember that this is my coat", "these are my keys", "remember my water bottle",
@@ -70,10 +79,7 @@ class RememberSkill(Skill):
                 "this is my friend's car", "remember this is our car")
     keywords = r"^(?:please )?remember\b|^(?:this|that|these|those|it) (?:is|are) (?:my|our)"
 
-    def handle(self, request: Request) -> Iterator[str]:
-        if not _ready(self):
-            yield NO_MEMORY
-            return
+    def answer(self, request: Request, memory) -> Iterator[str]:
         name = owned(request.text)
         if name is None or name.split(" ", 1)[1] in PERSON_WORDS:
             yield ("I remember things, not people: say, for example, "
@@ -82,15 +88,14 @@ class RememberSkill(Skill):
         if request.image is None:
             yield "I can't: the camera is off."
             return
-        if self.env.memory.thing_vec is None:
+        if memory.thing_vec is None:
             yield "I can't remember things with this model: it has no image features."
             return
-        self.env.memory.remember_thing(name, name.split(" ", 1)[1], request.image,
-                                       request.t_ns)
+        memory.remember_thing(name, name.split(" ", 1)[1], request.image, request.t_ns)
         yield f"OK, I'll remember this as {yours(name)}."
 
 
-class MineSkill(Skill):
+class MineSkill(MemorySkill):
     name = "mine"
     # few examples: "is this ..." opens general questions too ("is this a cat?"); the
     # keywords decide "my" and "our", the examples other owners ("Anna's")
@@ -99,11 +104,7 @@ class MineSkill(Skill):
     keywords = (r"^(?:is|are) (?:this|that|these|those|it)(?: one)? (?:my|our|mine|ours)\b"
                 r"|\b(?:mine|ours)$")
 
-    def handle(self, request: Request) -> Iterator[str]:
-        if not _ready(self):
-            yield NO_MEMORY
-            return
-        memory = self.env.memory
+    def answer(self, request: Request, memory) -> Iterator[str]:
         things = memory.things()
         said = owned(request.text)
         name = known_name(said, things) or said
@@ -126,7 +127,7 @@ class MineSkill(Skill):
             yield f"No, that's not {yours(name)}."
 
 
-class RecallSkill(Skill):
+class RecallSkill(MemorySkill):
     name = "recall"
     examples = ("did I see a coffee cup", "have I seen a dog today", "where is my cup",
                 "where did I leave my keys", "when did I last see my bag",
@@ -136,11 +137,7 @@ class RecallSkill(Skill):
     keywords = (r"last (?:see|saw|seen)|did i see|have i seen|have you seen|did you see"
                 r"|where (?:is|are|did i (?:leave|put)) (?:my|our)|seen my|saw my|earlier")
 
-    def handle(self, request: Request) -> Iterator[str]:
-        if not _ready(self):
-            yield NO_MEMORY
-            return
-        memory = self.env.memory
+    def answer(self, request: Request, memory) -> Iterator[str]:
         now = memory.wall(request.t_ns)
         name = known_name(owned(request.text), memory.things())
         if name is not None and name in memory.things():
@@ -191,18 +188,15 @@ class RecallSkill(Skill):
         return f"Yes, {ago(now - best.t)}: {_gist(best)}."
 
 
-class ForgetSkill(Skill):
+class ForgetSkill(MemorySkill):
     name = "forget"
     examples = ("forget that", "forget the last ten minutes", "forget the last hour",
                 "forget my cup", "forget everything", "delete that", "forget what you just saw",
                 "don't remember that", "erase the last five minutes", "forget the last minute")
     keywords = r"forget|erase|delete|wipe|dont remember"
 
-    def handle(self, request: Request) -> Iterator[str]:
-        if not _ready(self):
-            yield NO_MEMORY
-            return
-        memory, w = self.env.memory, words(request.text)
+    def answer(self, request: Request, memory) -> Iterator[str]:
+        w = words(request.text)
         if re.search(r"\b(?:everything|all of it|all memory|all)\b", w):
             n = memory.wipe()
             self.env.forget_context(0)
