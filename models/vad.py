@@ -52,8 +52,15 @@ class VadOptions:
 
     # timing
     min_speech_ms: int = 250  # bursts shorter than this are not utterances
-    min_silence_ms: int = 300  # silence that ends an utterance: the endpointing delay
-    pad_ms: int = 64  # audio kept before the start and after the end
+    # how a turn ends: "turn", the end-of-turn model judges each silence once `judge_ms` of it
+    # is heard (a complete turn ends there, an incomplete one waits up to `max_silence_ms`
+    # for the wearer to go on); "vad", any silence of `min_silence_ms` ends it
+    endpoint: str = "vad"
+    min_silence_ms: int = 300  # the VAD alone: silence that ends an utterance
+    max_silence_ms: int = 1500  # a turn judged incomplete still ends after this silence
+    judge_ms: int = 160  # silence before a turn is judged: gaps between words are shorter
+    pad_ms: int = 64  # audio kept before the start of speech
+    tail_ms: int = 32  # audio kept after its end (silero's own lag covers the last sound)
     max_utterance_s: float = 30.0  # an utterance is cut here (Whisper's window)
 
     # streaming
@@ -74,20 +81,49 @@ class VadEvent:
     start: int = 0
 
 
+ENDPOINTS = ("turn", "vad")
+
+
 class Endpointer:
-    """Turns per-window speech probabilities into speech start and end events."""
+    """Turns per-window speech probabilities into speech start and end events.
+
+    With `endpoint="turn"` a silence is judged once `judge_ms` of it is heard:
+    `wants_verdict` turns true, and `verdict(complete, pos)` (the end-of-turn model's
+    answer) ends a complete turn there; an incomplete one goes on (the wearer paused
+    mid-question) until speech resumes or `max_silence_ms` of silence ends it.
+    """
 
     def __init__(self, options: VadOptions = VadOptions()):
+        if options.endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {options.endpoint!r}; use {' or '.join(ENDPOINTS)}")
         self.options = options
         ms = SAMPLE_RATE // 1000
         self._min_speech = options.min_speech_ms * ms
-        self._min_silence = options.min_silence_ms * ms
+        self._turn = options.endpoint == "turn"
+        self._judge_after = max(options.judge_ms, options.tail_ms) * ms
+        self._min_silence = (options.max_silence_ms if self._turn else options.min_silence_ms) * ms
         self._max = int(options.max_utterance_s * SAMPLE_RATE)
         self.reset()
 
     def reset(self) -> None:
         self._start: int | None = None  # speech start, while in speech
         self._silence_from: int | None = None  # start of the current run of silence
+        self._judged: int | None = None  # the silence already judged (its start)
+        self._heard_to = 0  # end of the newest window pushed
+
+    @property
+    def wants_verdict(self) -> bool:
+        """A silence long enough to judge, not judged yet (the "turn" endpoint only)."""
+        return (self._turn and self._silence_from is not None
+                and self._judged != self._silence_from
+                and self._heard_to - self._silence_from >= self._judge_after)
+
+    def verdict(self, complete: bool) -> list[VadEvent]:
+        """The end-of-turn model's answer for the silence `wants_verdict` offered."""
+        if not self.wants_verdict:
+            return []
+        self._judged = self._silence_from
+        return [self._end(self._silence_from)] if complete else []
 
     @property
     def silence_from(self) -> int | None:
@@ -102,7 +138,7 @@ class Endpointer:
     def push(self, prob: float, pos: int) -> list[VadEvent]:
         """Feed the probability of the window starting at stream index `pos`."""
         o = self.options
-        end_of_window = pos + WINDOW
+        end_of_window = self._heard_to = pos + WINDOW
         if self._start is None:
             if prob >= o.threshold:
                 self._start = pos

@@ -60,6 +60,15 @@ class SessionStarted(Event):
 
 
 @dataclass(frozen=True)
+class SpeechStarted(Event):
+    """The VAD heard speech begin (at `start_ns`, capture time): perhaps a question, perhaps
+    the wearer talking over the answer being spoken (barge-in)."""
+
+    start_ns: int
+    kind: ClassVar[str] = "speech_start"
+
+
+@dataclass(frozen=True)
 class UtteranceHeard(Event):
     """The end of a question's speech was found; `frame` is the index of its frame."""
 

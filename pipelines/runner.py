@@ -324,15 +324,16 @@ class Runner:
     def _run_stage(self, chain: _Chain, index: int) -> None:
         stage, inbox = chain.stages[index], chain.queues[index]
         out = chain.queues[index + 1] if index + 1 < len(chain.queues) else None
+        after = chain.stages[index + 1] if index + 1 < len(chain.stages) else None
         try:
             while True:
                 item = inbox.get()
                 if item is END:
-                    self._call(stage, stage.flush, (), None, out)
+                    self._call(stage, stage.flush, (), None, out, after)
                     break
                 item, skipped = inbox.take_superseded(item, stage.supersedes)
                 chain.stats.superseded += skipped
-                self._call(stage, stage.process, (item,), item.t_ns, out)
+                self._call(stage, stage.process, (item,), item.t_ns, out, after)
         except Stopped:
             pass
         except Exception as e:
@@ -352,14 +353,17 @@ class Runner:
                 if out is not None:
                     out.put(END)
 
-    def _call(self, stage: Stage, fn: Callable, args: tuple, t_ns: int | None, out) -> None:
-        """Run one process/flush call, forwarding its outputs; record its span."""
+    def _call(self, stage: Stage, fn: Callable, args: tuple, t_ns: int | None, out,
+              after: Stage | None) -> None:
+        """Run one process/flush call, forwarding its outputs (and telling the stage `after`
+        of each, `Stage.preempt`); record its span."""
         start = now_ns()
         waited = 0
         for produced in fn(*args):
             self._emit(stage.name, produced)
             if out is not None:
                 waited += out.put(produced)
+                after.preempt(produced)
         if t_ns is not None:
             self.recorder.record(Span(stage.name, t_ns, start, now_ns(), waited))
 

@@ -30,6 +30,11 @@ class Stage(ABC):
         """
         return False
 
+    def preempt(self, newer: Any) -> None:
+        """Called from the thread before this stage as soon as `newer` is queued for it:
+        a stage may end its current `process` call early when `newer` makes it pointless
+        (a partial transcription once the utterance's end has come). Default: nothing."""
+
     def flush(self) -> Iterable[Any]:
         """Called once at the end of the stream: yield what the stage still holds."""
         return ()

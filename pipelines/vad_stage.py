@@ -2,39 +2,54 @@
 
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
 from glasses.device.audio import SAMPLE_RATE
 from glasses.device.boards import BoardProfile
 from glasses.device.clock import NS_PER_S
+from glasses.models.end_of_turn import SmartTurn
 from glasses.models.store import ModelStore
 from glasses.models.vad import WINDOW, Endpointer, SileroVad, VadEvent, VadOptions
 from glasses.pipelines.frames import AudioChunk, Utterance
 from glasses.pipelines.stage import Stage
+from glasses.pipelines.turn_judge import TurnJudge
 
 KEPT_WINDOWS = 10 * 60 * SAMPLE_RATE // WINDOW  # probabilities kept for inspection: 10 min
+WORDS_WAIT_MS = 600  # a silence's words not back from speech recognition by then: sound alone
 KEPT_EVENTS = 1000  # likewise, speech starts and ends (a session of hours keeps no more)
 
 
 class VadStage(Stage):
-    """Runs silero VAD over 32 ms windows and emits an `Utterance` at each end of speech.
+    """Runs silero VAD over 32 ms windows and emits an `Utterance` at each end of turn.
 
-    Keeps the audio since the current speech started (plus padding), and the capture
-    times of the chunks it came in, from which the capture time of any kept sample follows.
+    With the "turn" endpoint, each silence is judged by the end-of-turn model
+    (`models/end_of_turn.py`) once `judge_ms` of it is heard, on the audio of the turn so
+    far; the early `ending` utterance goes out before, after `tail_ms`, so speech
+    recognition runs while the silence grows and the model judges. Keeps the audio since
+    the current speech started (plus padding), and the capture times of the chunks it came
+    in, from which the capture time of any kept sample follows.
     """
 
     name = "vad"
 
-    def __init__(self, store: ModelStore, board: BoardProfile, options: VadOptions = VadOptions()):
+    def __init__(self, store: ModelStore, board: BoardProfile, options: VadOptions = VadOptions(),
+                 on_start: Callable[[int], None] | None = None, judge: TurnJudge | None = None):
         self.store, self.board, self.options = store, board, options
+        self.on_start = on_start  # called with the capture time (ns) of each speech start
+        self.judge = judge or TurnJudge()  # the ASR stage hands it the early words
+        self._words_wait = WORDS_WAIT_MS * SAMPLE_RATE // 1000
         self._pad = options.pad_ms * SAMPLE_RATE // 1000
+        self._tail = options.tail_ms * SAMPLE_RATE // 1000
         self.probabilities: deque[float] = deque(maxlen=KEPT_WINDOWS)  # the latest windows'
         self.events: deque[VadEvent] = deque(maxlen=KEPT_EVENTS)
+        self.verdicts: deque[tuple[int, float]] = deque(maxlen=KEPT_EVENTS)  # (silence, p)
 
     def open(self) -> None:
         self._vad = SileroVad(self.store, self.board)
+        self._turn = (SmartTurn(self.store, self.board) if self.options.endpoint == "turn"
+                      else None)
         self._endpointer = Endpointer(self.options)
         self._pending = np.zeros(0, dtype=np.float32)  # samples not yet in a window
         self._pos = 0  # stream index of the first pending sample
@@ -42,6 +57,7 @@ class VadStage(Stage):
         self._kept_from = 0  # stream index of the first kept sample
         self._anchors: deque[tuple[int, int]] = deque()  # (stream index, capture ns) per chunk
         self._last_partial = 0  # stream index where the last partial utterance ended
+        self._sounded: int | None = None  # the silence the end-of-turn model last judged
         self._early_sent: int | None = None  # speech end of the last `ending` utterance sent
 
     def process(self, item: AudioChunk) -> Iterator[Utterance]:
@@ -78,6 +94,9 @@ class VadStage(Stage):
             self._pending = self._pending[used:]
             self._pos += used
             yield from self._partial()
+            if self._endpointer.wants_verdict:
+                for event in self._judge():
+                    yield from self._on(event)
         if final:
             for event in self._endpointer.finish(self._pos):
                 yield from self._on(event)
@@ -87,8 +106,24 @@ class VadStage(Stage):
         self.events.append(event)
         if event.kind == "start":
             self._last_partial = event.sample
+            if self.on_start is not None:
+                self.on_start(self._time(event.sample))
         if event.kind == "end":
-            yield self._utterance(event.start, event.sample, event.sample + self._pad, True)
+            yield self._utterance(event.start, event.sample, event.sample + self._tail, True)
+
+    def _judge(self) -> list[VadEvent]:
+        """The silence judged: by the end-of-turn model on the turn heard so far (once),
+        and by the words of the early decode once they come (`pipelines/turn_judge.py`)."""
+        silence = self._endpointer.silence_from
+        if self._sounded != silence:
+            self._sounded = silence
+            lo = max(self._endpointer.speech_start - self._pad, self._kept_from) - self._kept_from
+            p = self._turn.probability(self._kept[lo : self._pos - self._kept_from])
+            self.verdicts.append((silence, round(p, 3)))
+            self.judge.sound(silence, p)
+        words_due = self.options.early_end and self._pos - silence < self._words_wait
+        complete = self.judge.decision(silence, words_due)
+        return [] if complete is None else self._endpointer.verdict(complete)
 
     def _partial(self) -> Iterator[Utterance]:
         """The speech so far, every `partial_every_ms` while the wearer speaks; and, with
@@ -99,9 +134,9 @@ class VadStage(Stage):
             return
         silence = self._endpointer.silence_from
         if (self.options.early_end and silence is not None and silence != self._early_sent
-                and self._pos >= silence + self._pad):
+                and self._pos >= silence + self._tail):
             self._early_sent = silence
-            yield self._utterance(start, silence, silence + self._pad, False, ending=True)
+            yield self._utterance(start, silence, silence + self._tail, False, ending=True)
         elif every and self._pos - self._last_partial >= every:
             self._last_partial = self._pos
             yield self._utterance(start, self._pos, self._pos, False)

@@ -1,0 +1,183 @@
+"""End of turn by sound and words: the endpointer's verdicts (pure logic), the words rule,
+the judge, and the real end-of-turn model and speech recognition on spoken questions."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from glasses.device.boards import BoardProfile
+from glasses.device.errors import StoreError
+from glasses.models.end_of_turn import SmartTurn, turn_features, words_unfinished
+from glasses.models.store import ModelStore
+from glasses.models.vad import WINDOW, Endpointer, VadOptions
+from glasses.pipelines.frames import Utterance
+from glasses.pipelines.turn_judge import TurnJudge
+
+TURN = VadOptions(endpoint="turn")
+
+
+def windows(ms: int) -> int:
+    return ms * 16 // WINDOW
+
+
+def run(probs, verdict: bool | None):
+    """Feed `probs`; answer every verdict asked with `verdict` (None: never answer)."""
+    ep, events = Endpointer(TURN), []
+    asked = 0
+    for i, p in enumerate(probs):
+        events += ep.push(p, i * WINDOW)
+        if ep.wants_verdict and verdict is not None:
+            asked += 1
+            events += ep.verdict(verdict)
+    return events + ep.finish(len(probs) * WINDOW), asked
+
+
+def test_a_complete_turn_ends_where_its_silence_began_once_judged():
+    speech = windows(800)
+    events, asked = run([0.9] * speech + [0.0] * windows(2000), verdict=True)
+    assert [e.kind for e in events] == ["start", "end"] and asked == 1
+    assert events[1].sample == speech * WINDOW
+
+
+def test_an_incomplete_turn_waits_and_goes_on_as_one_utterance():
+    probs = [0.9] * windows(600) + [0.0] * windows(900) + [0.9] * windows(600)
+    events, asked = run(probs + [0.0] * windows(1000), verdict=False)
+    assert asked == 2  # each silence judged once
+    assert [e.kind for e in events] == ["start", "end"]  # the pause did not cut it
+    assert events[1].sample == len(probs) * WINDOW  # ended with the speech after the pause
+    # nothing to judge by: the longest silence still ends the turn
+    events, _ = run([0.9] * 20 + [0.0] * windows(1600), verdict=None)
+    assert [e.kind for e in events] == ["start", "end"] and events[1].sample == 20 * WINDOW
+
+
+def test_gaps_between_words_are_not_judged():
+    probs = [0.9] * 20 + [0.1] * windows(128) + [0.9] * 20 + [0.0] * windows(300)
+    events, asked = run(probs, verdict=True)
+    assert asked == 1 and [e.kind for e in events] == ["start", "end"]
+    assert events[1].sample == 40 * WINDOW + windows(128) * WINDOW
+
+
+def test_the_vad_endpoint_needs_no_verdict():
+    ep = Endpointer(VadOptions(endpoint="vad"))
+    for i, p in enumerate([0.9] * 20 + [0.0] * windows(400)):
+        ep.push(p, i * WINDOW)
+        assert not ep.wants_verdict
+    with pytest.raises(ValueError, match="unknown endpoint"):
+        Endpointer(VadOptions(endpoint="sometimes"))
+
+
+@pytest.mark.parametrize("text, unfinished", [
+    ("What colour is", True), ("Remind me to.", True), ("What kind of...", True),
+    ("How much does.", True), ("Translate the", True), ("", True), ("Well, ", True),
+    ("What is this?", False), ("Read that sign for me.", False), ("What should I do?", False),
+    ("Where did I leave it?", False), ("Is it raining", False),
+    ("What am I looking at?", False), ("What is this used for?", False),
+])
+def test_words_that_leave_a_question_unfinished(text, unfinished):
+    assert words_unfinished(text) is unfinished
+
+
+def test_the_judge_wants_sound_and_words_to_agree():
+    judge = TurnJudge()
+    assert judge.decision(100) is None
+    judge.sound(100, 0.9)
+    assert judge.decision(100) is None  # the words are still coming
+    assert judge.decision(100, words_due=False) is True  # none will come: sound alone
+    judge.words(100, "What colour is")
+    assert judge.decision(100) is False
+    judge.words(100, "What colour is the wall?")
+    assert judge.decision(100) is True
+    judge.sound(200, 0.2)  # a newer silence: sounds unfinished, whatever the words say
+    assert judge.decision(200) is False and judge.decision(100) is None
+    assert TurnJudge("words").decision(5) is None
+    with pytest.raises(ValueError, match="unknown rule"):
+        TurnJudge("coin")
+
+
+def test_features_are_the_newest_8_seconds_zero_padded_in_front():
+    rng = np.random.default_rng(0)
+    short = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    feats = turn_features(short)
+    assert feats.shape == (80, 800) and feats.dtype == np.float32
+    # silence (each band constant in time), then the audio
+    assert np.ptp(feats[:, :600], axis=1).max() < 1e-6 < np.ptp(feats[:, -90:], axis=1).min()
+    long = (0.1 * rng.standard_normal(200_000)).astype(np.float32)
+    np.testing.assert_array_equal(turn_features(long), turn_features(long[-128_000:]))
+
+
+def test_the_end_of_turn_model_hears_a_finished_question(store):
+    from glasses.device.audio import load_audio
+    from glasses.simulator.session import DEMO_AUDIO
+
+    audio = load_audio(DEMO_AUDIO)  # "What am I looking at?" from 1 s, the bundled voice
+    model = SmartTurn(store, BoardProfile.laptop())
+    end = int(2.05 * 16000)
+    assert model.probability(audio[:end + 2560]) > 0.9
+    assert model.probability(audio[:int(1.45 * 16000)]) < model.probability(audio[:end + 2560])
+
+
+def test_a_missing_end_of_turn_model_is_named_in_one_line(tmp_path, store):
+    from glasses.pipelines.vad_stage import VadStage
+
+    other = ModelStore(tmp_path / "other")  # prepared, but without the end-of-turn model
+    vad = store.home / "models" / "silero-vad"
+    other.add("silero-vad", {f.name: f for f in vad.iterdir()}, {})
+    with pytest.raises(StoreError) as e:
+        VadStage(other, BoardProfile.laptop(), VadOptions(endpoint="turn")).open()
+    assert "'smart-turn'" in str(e.value) and "\n" not in str(e.value)
+    assert "glasses models prepare" in str(e.value)
+    # asked for the VAD alone, the end-of-turn model is not needed
+    VadStage(other, BoardProfile.laptop(), VadOptions(endpoint="vad")).open()
+
+
+def test_a_pause_inside_a_question_does_not_cut_it(store, tmp_path):
+    """Spoken with a 0.8 s pause: one utterance with the turn endpoint, two with the VAD."""
+    from glasses.evaluation.turns import _stream
+    from glasses.export.pause_set import _paused
+    from glasses.models.asr import WhisperOnnx
+    from glasses.pipelines.vad_stage import VadStage
+
+    speech, _, _ = _paused("Remind me to", "buy milk on the way home.", "en-us", 160, 50, 0.8, 0)
+    audio = np.concatenate([np.zeros(8000, np.float32), speech, np.zeros(32000, np.float32)])
+    board = BoardProfile.laptop()
+    whisper = WhisperOnnx(store, board)
+    counts = {}
+    for endpoint in ("turn", "vad"):
+        vad = VadStage(store, board, VadOptions(endpoint=endpoint, early_end=True))
+        finals = _stream(vad, whisper, audio)
+        counts[endpoint] = len(finals)
+        if endpoint == "turn":
+            assert "milk" in whisper.transcribe(finals[0][0].samples).text.lower()
+    assert counts == {"turn": 1, "vad": 2}
+
+
+def test_a_partial_decode_gives_way_to_the_end_of_the_utterance(store):
+    from glasses.pipelines.asr_stage import AsrStage
+
+    stage = AsrStage(store, BoardProfile.laptop())
+    stage.open()
+    rng = np.random.default_rng(1)
+    samples = (0.1 * rng.standard_normal(16000 * 8)).astype(np.float32)
+    partial = Utterance(t_ns=0, start_ns=0, end_ns=0, samples=samples, speech_start=0,
+                        speech_end=len(samples), final=False)
+    out, took = [], []
+
+    def decode():
+        t = time.perf_counter()
+        out.extend(stage.process(partial))
+        took.append(time.perf_counter() - t)
+
+    worker = threading.Thread(target=decode)
+    worker.start()
+    time.sleep(0.05)
+    ending = Utterance(t_ns=0, start_ns=0, end_ns=0, samples=samples[:8000], speech_start=0,
+                       speech_end=8000, final=False, ending=True)
+    stage.preempt(ending)
+    worker.join(10)
+    assert out == [] and stage.preempted == 1
+    # with nothing decoding, or for a newer partial, nothing is ended
+    stage.preempt(partial)
+    stage.preempt("not an utterance")
+    assert len(list(stage.process(partial))) == 1 and stage.preempted == 1
