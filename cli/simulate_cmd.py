@@ -18,6 +18,8 @@ from glasses.models.store import ModelStore
 from glasses.pipelines.memory import RETENTION_S
 from glasses.pipelines.profiler import stage_stats
 from glasses.pipelines.sources import Mode
+from glasses.simulator.echo_mix import DELAY_MS as ECHO_DELAY_MS
+from glasses.simulator.echo_mix import GAIN as ECHO_GAIN
 from glasses.simulator.present import KEYS
 from glasses.simulator.scenario import check, load_scenario, prepare
 from glasses.simulator.session import (
@@ -45,8 +47,16 @@ def add_play_options(p: argparse.ArgumentParser) -> None:
                    "as possible; simulated: as fast as possible, stamped on the media timeline")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument("--speak", action="store_true",
-                   help="speak the answers with the bundled voice (to the speaker if there is "
-                   "one, and into --record's WAV)")
+                   help="speak the answers with the bundled voice, each sentence as soon as it "
+                   "is complete (to the speaker if there is one, and into --record's WAV); "
+                   "speaking over the voice stops it (barge-in)")
+    p.add_argument("--echo", type=float, nargs="?", const=ECHO_GAIN, metavar="GAIN",
+                   help="with --speak: mix the voice as it plays into what the microphone "
+                   f"hears, {ECHO_DELAY_MS} ms late, at GAIN (default {ECHO_GAIN}), to try the "
+                   "echo guard (realtime mode only)")
+    p.add_argument("--no-echo-guard", action="store_true",
+                   help="with --speak: do not take the voice out of what the microphone hears "
+                   "(to see what the echo guard prevents)")
     p.add_argument("--record", type=Path, metavar="OUT.mp4",
                    help="write the frames shown (window or not) to a video, the sound beside it")
     p.add_argument("--events", type=Path, metavar="OUT.jsonl", help="write events as JSON lines")
@@ -80,6 +90,7 @@ def register(commands) -> None:
         epilog="examples:\n  glasses simulate\n"
         "  glasses simulate --headless --record out.mp4 --events out.jsonl\n"
         "  glasses simulate --scenario kitchen.toml --speak\n"
+        "  glasses simulate --headless --speak --echo 0.5 --json\n"
         "  glasses simulate --view clip.mp4 --audio question.wav --mode simulated --json\n"
         "  glasses simulate --view 0 --live-mic --push-to-talk",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -118,6 +129,8 @@ def play(args: argparse.Namespace, store: ModelStore, board: BoardProfile, headl
     sources = args.view is not None or args.audio is not None or args.live_mic
     if args.scenario and sources:
         raise BadInput("give either --scenario or --view/--audio/--live-mic, not both")
+    if args.echo is not None and not args.speak:
+        raise BadInput("--echo mixes the spoken answers into the microphone: add --speak")
     asr, vlm = assistant_options(board, asr_model, vlm_model)
     with tempfile.TemporaryDirectory(prefix="glasses-scenario-") as tmp:
         scenario = None
@@ -133,7 +146,8 @@ def play(args: argparse.Namespace, store: ModelStore, board: BoardProfile, headl
             view=view, audio=audio, mode=Mode(args.mode), board=board, headless=headless,
             duration_s=args.duration or (scenario.duration_s if scenario else None),
             asr=asr, vlm=vlm, push_to_talk=push_to_talk and not headless,
-            events=args.events, record=args.record, speak=args.speak, overlay=overlay,
+            events=args.events, record=args.record, speak=args.speak, echo=args.echo,
+            echo_guard=not args.no_echo_guard, overlay=overlay,
             control=args.control, companion=args.companion, memory=not args.no_memory,
             retention_s=args.retention)
         what = f"scenario {scenario.name}" if scenario else f"view {view}, audio {audio or 'mic'}"
@@ -178,6 +192,7 @@ def _summary(summary: SessionSummary, options: SessionOptions, scenario) -> dict
         "device_returns": [e for e in events if e["type"] in ("device_lost", "device_back")],
         "errors": summary.errors,
         "stuck_threads": report.stuck_threads,
+        "voice": summary.voice,
     }
     if scenario is not None:
         checked = check(scenario, turns)
@@ -201,6 +216,14 @@ def _text(data: dict) -> str:
         lines.append(f"scenario {s['name']}: {s['passed']}/{s['graded']} answers as expected")
         lines += [f"  expected {'|'.join(t['expect'])} after {t['said']!r}, got {t['answer']!r}"
                   for t in s["turns"] if t["passed"] is False]
+    voice = data["voice"]
+    if voice is not None:
+        lines += [f"barge-in: the voice stopped {s['after_ms']:.0f} ms after the wearer began "
+                  f"speaking ({s['cut_s']:.1f} s left unsaid)" for s in voice["stops"]]
+        if (g := voice["guard"]) is not None:
+            delay = ("no echo heard" if g["delay_ms"] is None
+                     else f"the voice heard back {g['delay_ms']:.0f} ms late")
+            lines.append(f"echo guard: {delay}, {g['silenced']} chunks of it silenced")
     d, v = data["display"], data["video"]
     lines.append(f"display: {d['frames']} frames, {d['fps']:.1f} fps, {d['late_frames']} late; "
                  f"camera: {v['frames']} frames, {v['dropped']} dropped (stale)")

@@ -18,7 +18,7 @@ Subscribers are called on the pipeline's threads: they must be quick.
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +51,7 @@ from glasses.pipelines.events import (
     PushToTalk,
     SessionEnded,
     SessionStarted,
+    SpeechStarted,
     UtteranceHeard,
 )
 from glasses.pipelines.frame_buffer import FrameBuffer
@@ -65,6 +66,7 @@ from glasses.pipelines.runner import ChainStats, Runner, RunnerOptions, RunRepor
 from glasses.pipelines.skill_stage import SkillStage
 from glasses.pipelines.skills import discover
 from glasses.pipelines.sources import CameraSource, MicrophoneSource, Mode
+from glasses.pipelines.stage import Stage
 from glasses.pipelines.vad_stage import VadStage
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,9 @@ class AssistantOptions:
     asr: AsrOptions = field(default_factory=AsrOptions)
     vlm: VlmOptions = field(default_factory=VlmOptions)
     partial_every_ms: int = 500  # partial transcripts while speaking; 0: final only
+    endpoint: str = "turn"  # how a question's end is found: "turn" (the end-of-turn model
+    # judges each pause: a complete question ends at once, an incomplete one waits) or "vad"
+    # (any 300 ms of silence ends it; needs no end-of-turn model)
 
     # the wearer's switches at the start
     push_to_talk: bool = False  # the mic is heard only between talk_start and talk_stop
@@ -103,8 +108,12 @@ class AssistantOptions:
 class Assistant:
     """The on-device assistant on its sources; see the module's docstring."""
 
-    def __init__(self, options: AssistantOptions, store: ModelStore | None = None):
+    def __init__(self, options: AssistantOptions, store: ModelStore | None = None,
+                 audio_stages: Sequence[Stage] = ()):
+        """`audio_stages` go between the mic gate and the VAD, in order (the simulator's
+        echo and the echo guard, `pipelines/echo.py`)."""
         self.options = options
+        self.audio_stages = list(audio_stages)
         self.store = store or ModelStore()
         self.bus = EventBus()
         self.frames = FrameBuffer(capacity=4 * 30)
@@ -158,8 +167,10 @@ class Assistant:
             raise
         self.camera, self.microphone = camera, mic
         vad = VadStage(self.store, o.board,
-                       VadOptions(partial_every_ms=o.partial_every_ms, early_end=True))
-        asr = AsrStage(self.store, o.board, o.asr)
+                       VadOptions(partial_every_ms=o.partial_every_ms, early_end=True,
+                                  endpoint=o.endpoint),
+                       on_start=lambda start_ns: self.publish(SpeechStarted(now_ns(), start_ns)))
+        asr = AsrStage(self.store, o.board, o.asr, judge=vad.judge)
         plugins, problems = discover()
         try:
             self.memory = self._open_memory()
@@ -176,7 +187,8 @@ class Assistant:
                                            o.mode is not Mode.REALTIME))
         self.chains = [
             self.runner.add_chain(CameraSource(camera), camera_stages),
-            self.runner.add_chain(self.mic_source, [self.mic_gate, vad, FrameChoice(self.frames),
+            self.runner.add_chain(self.mic_source, [self.mic_gate, *self.audio_stages, vad,
+                                                    FrameChoice(self.frames),
                                                     asr, ToRequests(self.requests)]),
             self.runner.add_chain(RequestSource(self.requests), [self.look]),
         ]

@@ -2,9 +2,12 @@
 shown in a window or headless, recorded, logged, spoken, and steered over a control socket.
 
 Everything here watches the assistant's events: the HUD follows them, the event log writes
-them as JSON lines, the voice speaks each answer; the presenting loop draws the view with
+them as JSON lines, the voice speaks each answer sentence by sentence and stops when the
+wearer talks over it (`simulator/speech_out.py`); the presenting loop draws the view with
 the HUD at the display rate (into a window, a recording, or, headless, only counted) and
-says when an answer first reached the display.
+says when an answer first reached the display. With `echo` the voice is mixed into what the
+microphone hears (`simulator/echo_mix.py`), and the echo guard (`pipelines/echo.py`) in
+front of the VAD takes it out again.
 """
 
 from collections.abc import Callable
@@ -13,6 +16,7 @@ from pathlib import Path
 
 from glasses.device.boards import BoardProfile
 from glasses.device.clock import now_ns
+from glasses.device.errors import BadInput
 from glasses.models.asr import AsrOptions
 from glasses.models.store import ModelStore
 from glasses.models.vlm import VlmOptions
@@ -56,7 +60,10 @@ class SessionOptions:
     # outputs and control
     events: Path | None = None  # JSON lines
     record: Path | None = None  # the frames shown, as a video (and a WAV beside it)
-    speak: bool = False  # answers spoken by the bundled voice
+    speak: bool = False  # answers spoken by the bundled voice, sentence by sentence
+    barge_in: bool = True  # with speak: the wearer speaking stops the voice
+    echo: float | None = None  # with speak, realtime: the voice heard back at this gain
+    echo_guard: bool = True  # with speak: the voice is taken out of what the VAD hears
     overlay: bool = False  # the latency overlay, from the start
     control: Path | None = None  # a Unix socket taking commands, sending events
     companion: bool = False  # serve the companion page (127.0.0.1, random port and token)
@@ -81,6 +88,7 @@ class SessionSummary:
     turns: list[Turn]
     display: PresentStats
     start_ns: int  # media time 0, monotonic ns
+    voice: dict | None = None  # with speak: what it played, the echo guard's findings
 
     @property
     def errors(self) -> list[str]:
@@ -91,22 +99,24 @@ def run_session(options: SessionOptions, store: ModelStore,
                 progress: Callable[[str], None] | None = None) -> SessionSummary:
     """Run the session to its end; `progress` hears what the wearer should know at once
     (the companion page's address)."""
-    assistant = Assistant(options.assistant(), store)
+    _check(options)
     size = options.board.camera_size
     recorder = (Recorder(options.record, options.display_fps, size)
                 if options.record is not None else None)
+    speech, guard, stages = _speech_out(options, recorder)
+    assistant = Assistant(options.assistant(), store, audio_stages=stages)
     log = EventLog(options.events)
     hud = HudState()
     hud.update(overlay=options.overlay,
                status="push space to talk" if options.push_to_talk else "listening")
-    speech = None
-    if options.speak:
-        from glasses.simulator.speech_out import SpeechOut  # loads the voice only when asked
-
-        speech = SpeechOut(assistant.publish, recorder)
     assistant.subscribe(log.add_event)
     turns = TurnLog()
     assistant.subscribe(turns)
+    if speech is not None:
+        speech.publish = assistant.publish
+        assistant.subscribe(speech.on_event)  # before the display: it knows of a barge-in
+        if speech.note:
+            assistant.publish(ev.Notice(now_ns(), speech.note))
     assistant.subscribe(lambda e: _show(e, hud, speech))
     if recorder is not None:
         def record_audio(name: str, item) -> None:
@@ -145,7 +155,48 @@ def run_session(options: SessionOptions, store: ModelStore,
         if recorder is not None:
             recorder.close()
         log.close()
-    return SessionSummary(report, log.events, turns.turns, presenter.stats, assistant.start_ns)
+    return SessionSummary(report, log.events, turns.turns, presenter.stats, assistant.start_ns,
+                          _voice(speech, guard, options) if speech is not None else None)
+
+
+def _check(options: SessionOptions) -> None:
+    if options.echo is not None and not options.speak:
+        raise BadInput("--echo mixes the spoken answers into the microphone: it needs --speak")
+    if options.echo is not None and options.mode is not Mode.REALTIME:
+        raise BadInput("--echo plays the voice back as it is spoken: it needs --mode realtime")
+    if options.echo is not None and not 0 < options.echo <= 4:
+        raise BadInput(f"--echo GAIN must be above 0 and at most 4, got {options.echo}")
+
+
+def _speech_out(options: SessionOptions, recorder: Recorder | None):
+    """The voice (with speak), the echo guard, and the stages in front of the VAD: the
+    echo mixed in (`--echo`), then the guard (when an echo can reach the microphone)."""
+    if not options.speak:
+        return None, None, []
+    from glasses.pipelines.echo import EchoGuard
+    from glasses.simulator.echo_mix import EchoMixer
+    from glasses.simulator.speech_out import SpeechOut  # loads the voice only when asked
+
+    speech = SpeechOut(None, recorder, barge_in=options.barge_in)
+    stages, guard = [], None
+    if options.echo is not None:
+        stages.append(EchoMixer(speech.playback, options.echo))
+    if options.echo_guard and (options.echo is not None or speech.speaker is not None):
+        guard = EchoGuard(speech.playback)
+        stages.append(guard)
+    return speech, guard, stages
+
+
+def _voice(speech, guard, options: SessionOptions) -> dict:
+    """What the voice did: sentences played, stops for the wearer, the echo guard's
+    findings (None without one)."""
+    return {"sentences": speech.sentences,
+            "stops": [{"after_ms": s.after_ms, "cut_s": s.cut_s, "text": s.text}
+                      for s in speech.stops],
+            "echo": options.echo,
+            "guard": None if guard is None else {
+                "delay_ms": guard.delay_ms, "silenced": guard.silenced,
+                "cleaned": guard.cleaned}}
 
 
 def _open_companion(options: SessionOptions, store: ModelStore):
@@ -162,10 +213,16 @@ def _open_companion(options: SessionOptions, store: ModelStore):
 
 
 def _show(e: ev.Event, hud: HudState, speech) -> None:
-    """The HUD (and the voice) follow the assistant's events."""
+    """The HUD follows the assistant's events (and `speech`, the voice if any, says
+    whether the wearer is talking over an answer: its card then stays)."""
     match e:
+        case ev.SpeechStarted():
+            if speech is not None and speech.barged_in:  # the voice stopped; the card stays
+                hud.update(status="listening")
         case ev.UtteranceHeard():
             hud.update(status="thinking")
+        case ev.PartialTranscript() if speech is not None and speech.barged_in:
+            pass  # talking over the answer: its card stays until the question is heard
         case ev.PartialTranscript() | ev.FinalTranscript():
             hud.update(status="thinking" if isinstance(e, ev.FinalTranscript) else "listening",
                        question=e.text, answer="", answer_done_ns=0)
@@ -177,14 +234,10 @@ def _show(e: ev.Event, hud: HudState, speech) -> None:
             until = e.card.until_ns if e.card is not None and e.card.until_ns else 0
             hud.update(status="answer", answer=e.text, answer_done_ns=now_ns(),
                        countdown_ns=until)
-            if speech is not None and e.text:
-                speech.say(e.text, e.speech_end_ns)
         case ev.Announcement():
             title = e.card.title if e.card is not None else e.skill
             hud.update(status="answer", question=title, answer=e.text,
                        answer_done_ns=now_ns(), countdown_ns=0)
-            if speech is not None and e.text:
-                speech.say(e.text, e.t_ns)
         case ev.Muted():
             hud.update(muted=e.muted)
         case ev.CameraSwitched():
