@@ -22,6 +22,8 @@ from glasses.cli import (
     route_cmd,
     simulate_cmd,
     soak_cmd,
+    turns_cmd,
+    wake_cmd,
 )
 from glasses.device.errors import GlassesError
 
@@ -40,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (doctor, models_cmd, simulate_cmd, asr_cmd, look_cmd, profile_cmd,
-                   deploy_cmd, distill_cmd, route_cmd, memory_cmd, soak_cmd, companion_cmd):
+                   deploy_cmd, distill_cmd, route_cmd, memory_cmd, soak_cmd, companion_cmd,
+                   turns_cmd, wake_cmd):
         module.register(commands)
     return parser
 

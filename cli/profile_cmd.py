@@ -11,7 +11,7 @@ from pathlib import Path
 
 from glasses.cli.look_cmd import add_model_option
 from glasses.cli.output import progress, result
-from glasses.cli.simulate_cmd import voice_for
+from glasses.cli.simulate_cmd import add_endpoint_option, voice_for
 from glasses.device.boards import BoardProfile, pin_to_board
 from glasses.device.errors import BadInput
 from glasses.models.deployment import assistant_options
@@ -53,6 +53,7 @@ def register(commands) -> None:
                    help="override the board's precision")
     add_model_option(p)
     p.add_argument("--speak", action="store_true", help="speak the answers (times 'spoken')")
+    add_endpoint_option(p)
     p.add_argument("--no-memory", action="store_true",
                    help="without memory (no glances, nothing noted): to measure what it costs; "
                    "with it, a memory file of the run's own is used, never the wearer's")
@@ -92,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
             progress(f"glasses: run {i}/{args.runs}")
             options = SessionOptions(view=view, audio=audio, mode=Mode.REALTIME, board=board,
                                      headless=True, duration_s=scenario.duration_s, asr=asr,
-                                     vlm=vlm, speak=args.speak, memory=not args.no_memory,
+                                     vlm=vlm, speak=args.speak, endpoint=args.endpoint,
+                                     memory=not args.no_memory,
                                      memory_path=str(Path(tmp) / "memory.db"))
             runs.append(run_session(options, store))
             gc.collect()  # releases the sessions: onnxruntime writes their profiles

@@ -15,6 +15,7 @@ from glasses.device.errors import BadInput
 from glasses.models.asr import DEFAULT_MODEL, MODELS
 from glasses.models.deployment import assistant_options
 from glasses.models.store import ModelStore
+from glasses.models.vad import ENDPOINTS
 from glasses.pipelines.memory import RETENTION_S
 from glasses.pipelines.profiler import stage_stats
 from glasses.pipelines.sources import Mode
@@ -32,6 +33,14 @@ from glasses.simulator.session import (
 )
 
 
+def add_endpoint_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoint", choices=ENDPOINTS, default="turn",
+                   help="how a question's end is found: turn (default): the end-of-turn model "
+                   "and the words heard judge each pause, a finished question ends 160 ms into "
+                   "its silence, an unfinished one waits up to 1.5 s for the rest; vad: any "
+                   "300 ms of silence ends it (no end-of-turn model needed)")
+
+
 def add_play_options(p: argparse.ArgumentParser) -> None:
     """What to play and what to write: shared by `simulate` and `run --bundle`."""
     p.add_argument("--scenario", metavar="FILE",
@@ -46,6 +55,12 @@ def add_play_options(p: argparse.ArgumentParser) -> None:
                    help="realtime: replay files at their own pace (default); offline: as fast "
                    "as possible; simulated: as fast as possible, stamped on the media timeline")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    add_endpoint_option(p)
+    p.add_argument("--wake", action="store_true",
+                   help="hands-free: only a question after the wake word \"okay nabu\" is "
+                   "heard (\"okay nabu, what is this?\", or the wake word, then the question "
+                   "within 8 s); other speech is ignored. Needs the wake extra "
+                   "(pymicro-features) and the wake-okay-nabu model")
     p.add_argument("--speak", action="store_true",
                    help="speak the answers with the bundled voice, each sentence as soon as it "
                    "is complete (to the speaker if there is one, and into --record's WAV); "
@@ -145,7 +160,8 @@ def play(args: argparse.Namespace, store: ModelStore, board: BoardProfile, headl
         options = SessionOptions(
             view=view, audio=audio, mode=Mode(args.mode), board=board, headless=headless,
             duration_s=args.duration or (scenario.duration_s if scenario else None),
-            asr=asr, vlm=vlm, push_to_talk=push_to_talk and not headless,
+            asr=asr, vlm=vlm, endpoint=args.endpoint, wake=args.wake,
+            push_to_talk=push_to_talk and not headless,
             events=args.events, record=args.record, speak=args.speak, echo=args.echo,
             echo_guard=not args.no_echo_guard, overlay=overlay,
             control=args.control, companion=args.companion, memory=not args.no_memory,

@@ -94,6 +94,8 @@ class AssistantOptions:
     # judges each pause: a complete question ends at once, an incomplete one waits) or "vad"
     # (any 300 ms of silence ends it; needs no end-of-turn model)
 
+    wake: bool = False  # only a question after the wake word ("okay nabu") is heard
+
     # the wearer's switches at the start
     push_to_talk: bool = False  # the mic is heard only between talk_start and talk_stop
     muted: bool = False
@@ -166,11 +168,24 @@ class Assistant:
             camera.close()
             raise
         self.camera, self.microphone = camera, mic
-        vad = VadStage(self.store, o.board,
-                       VadOptions(partial_every_ms=o.partial_every_ms, early_end=True,
-                                  endpoint=o.endpoint),
+        vad_options = VadOptions(partial_every_ms=o.partial_every_ms, early_end=True,
+                                 endpoint=o.endpoint)
+        vad = VadStage(self.store, o.board, vad_options,
                        on_start=lambda start_ns: self.publish(SpeechStarted(now_ns(), start_ns)))
         asr = AsrStage(self.store, o.board, o.asr, judge=vad.judge)
+        before_vad, after_vad = [], []
+        if o.wake:  # the listener hears everything in front of the VAD, the gate passes
+            # only what follows the wake word (`pipelines/wake_stage.py`)
+            from glasses.pipelines.wake_stage import wake_stages
+
+            try:
+                self.wake_listener, self.wake_gate = wake_stages(self.store, o.board,
+                                                                 vad=vad_options)
+            except BaseException:
+                mic.close()
+                camera.close()
+                raise
+            before_vad, after_vad = [self.wake_listener], [self.wake_gate]
         plugins, problems = discover()
         try:
             self.memory = self._open_memory()
@@ -187,7 +202,8 @@ class Assistant:
                                            o.mode is not Mode.REALTIME))
         self.chains = [
             self.runner.add_chain(CameraSource(camera), camera_stages),
-            self.runner.add_chain(self.mic_source, [self.mic_gate, *self.audio_stages, vad,
+            self.runner.add_chain(self.mic_source, [self.mic_gate, *self.audio_stages,
+                                                    *before_vad, vad, *after_vad,
                                                     FrameChoice(self.frames),
                                                     asr, ToRequests(self.requests)]),
             self.runner.add_chain(RequestSource(self.requests), [self.look]),

@@ -55,6 +55,8 @@ class SessionOptions:
     asr: AsrOptions = field(default_factory=AsrOptions)
     vlm: VlmOptions = field(default_factory=VlmOptions)
     partial_every_ms: int = 500  # partial transcripts while speaking; 0: final only
+    endpoint: str = "turn"  # how a question's end is found (`AssistantOptions.endpoint`)
+    wake: bool = False  # only questions after the wake word are heard
     push_to_talk: bool = False  # the mic is heard only after space (window); else always-on
 
     # outputs and control
@@ -77,7 +79,9 @@ class SessionOptions:
         return AssistantOptions(view=self.view, audio=self.audio, mode=self.mode,
                                 board=self.board, asr=self.asr, vlm=self.vlm,
                                 partial_every_ms=self.partial_every_ms,
-                                push_to_talk=self.push_to_talk, memory=self.memory,
+                                endpoint=self.endpoint, wake=self.wake,
+                                push_to_talk=self.push_to_talk,
+                                memory=self.memory,
                                 retention_s=self.retention_s, memory_path=self.memory_path)
 
 
