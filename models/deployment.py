@@ -5,7 +5,7 @@ deploy bundle agree. No fp16 variants are built: an fp16 board carries fp32.
 """
 
 from glasses.device.boards import BoardProfile
-from glasses.models import asr, lm, ocr, student, text_embedding, vad, vision
+from glasses.models import asr, end_of_turn, lm, ocr, student, text_embedding, vad, vision
 from glasses.models.asr import AsrOptions
 from glasses.models.store import ModelStore
 from glasses.models.vlm import Teacher, Vlm, VlmOptions
@@ -26,6 +26,7 @@ def runtime_files(board: BoardProfile, asr_model: str = ASR_MODEL,
     enc, dec = asr.PRECISIONS[p["asr"]]
     files = {
         vad.MODEL: [vad.MODEL_FILE],
+        end_of_turn.MODEL: [end_of_turn.MODEL_FILE],  # the default endpoint judges turns
         asr.store_name(asr_model): [f"encoder{enc}.onnx", f"decoder{dec}.onnx",
                                     *asr.SUPPORT_FILES],
         ocr.MODEL: [ocr.DET_FILE, ocr.REC_FILE, ocr.CLS_FILE],
