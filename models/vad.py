@@ -88,7 +88,7 @@ class Endpointer:
     """Turns per-window speech probabilities into speech start and end events.
 
     With `endpoint="turn"` a silence is judged once `judge_ms` of it is heard:
-    `wants_verdict` turns true, and `verdict(complete, pos)` (the end-of-turn model's
+    `wants_verdict` turns true, and `verdict(complete)` (the end-of-turn model's
     answer) ends a complete turn there; an incomplete one goes on (the wearer paused
     mid-question) until speech resumes or `max_silence_ms` of silence ends it.
     """

@@ -141,7 +141,8 @@ class AnswerShown(Event):
 
 @dataclass(frozen=True)
 class Spoken(Event):
-    """The answer's voice is ready to play (`seconds` long)."""
+    """A sentence of the answer is ready to play in the voice (`seconds` long): one event
+    per sentence, the first as soon as it is complete."""
 
     text: str
     seconds: float
