@@ -18,6 +18,7 @@ import numpy as np
 
 from glasses.device.audio import SAMPLE_RATE, load_audio
 from glasses.device.boards import BoardProfile
+from glasses.device.clock import NS_PER_S
 from glasses.evaluation.cases import read_table
 from glasses.evaluation.scoring import word_error_rate
 from glasses.models.asr import AsrOptions, WhisperOnnx
@@ -51,7 +52,8 @@ def _stream(vad: VadStage, whisper: WhisperOnnx, audio: np.ndarray
     vad.open()
     out = []
     for offset in range(0, len(audio), BLOCK):
-        chunk = AudioChunk(t_ns=offset * 62_500, samples=audio[offset:offset + BLOCK],
+        chunk = AudioChunk(t_ns=offset * NS_PER_S // SAMPLE_RATE,
+                           samples=audio[offset:offset + BLOCK],
                            offset=offset)
         for u in vad.process(chunk):
             if u.ending:
