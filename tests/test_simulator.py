@@ -189,9 +189,11 @@ def test_the_window_shows_the_answer_card_and_obeys_its_keys(
         expected = draw(photo, HudView(status="answer", question=heard, answer=answer["text"]),
                         board.display, board.camera_size)
         hud = expected[130:300, 200:440]  # the display's region, answer card included
+        view = expected[320:470, 40:600]  # the camera's picture below the card, no card in it
         score = cv2.matchTemplate(shot, hud, cv2.TM_CCOEFF_NORMED).max()
         assert answer["text"] == ESPRESSO
         assert score > 0.9, f"the window does not show the answer card (match {score:.2f})"
+        assert cv2.matchTemplate(shot, view, cv2.TM_CCOEFF_NORMED).max() > 0.9, "view shown"
 
         x.screen().root.warp_pointer(100, 100)  # the window has the keyboard under the pointer
         x.sync()
@@ -199,7 +201,8 @@ def test_the_window_shows_the_answer_card_and_obeys_its_keys(
         assert wait_for(events, "camera")["on"] is False
         time.sleep(0.5)
         dark = screenshot(x)
-        assert cv2.matchTemplate(dark, hud, cv2.TM_CCOEFF_NORMED).max() < 0.5, "view gone"
+        # the card stays on the display; the camera's picture around it is gone
+        assert cv2.matchTemplate(dark, view, cv2.TM_CCOEFF_NORMED).max() < 0.5, "view gone"
         press(x, "q")
         out, err = proc.communicate(timeout=10)
     finally:
