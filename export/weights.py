@@ -137,3 +137,16 @@ PYMICRO_WAKEWORD = WeightPackage(
     licence="Apache-2.0 (models included)",
     platform="manylinux_2_35_x86_64",
 )
+
+# MediaPipe's face detectors (short and full range) and BlazePose's person detector, float
+# .tflite files under mediapipe/modules/; export/people_build.py converts them, models/people.py
+# runs them. 0.10.21 is the last release whose wheel carries them.
+MEDIAPIPE = WeightPackage(
+    name="mediapipe",
+    version="0.10.21",
+    wheel="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
+    sha256="05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3",
+    licence="Apache-2.0",
+    platform="manylinux_2_28_x86_64",
+    python="3.11",
+)

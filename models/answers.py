@@ -34,6 +34,12 @@ KINDS = (
 )
 
 ANIMALS = (0, 398)  # ImageNet-1k classes [start, end) that are animals
+COUNTS = {2: "two", 3: "three", 4: "four", 5: "five"}  # more people than these: "several"
+# ImageNet-1k classes a person wears: clothes, hats, shoes, ties, glasses, masks
+WORN = frozenset((399, 400, 411, 433, 445, 451, 452, 457, 459, 465, 474, 501, 514, 515, 518,
+                  552, 560, 568, 601, 608, 610, 614, 617, 630, 638, 639, 643, 652, 655, 658,
+                  667, 678, 689, 697, 735, 770, 774, 775, 793, 796, 808, 834, 836, 837, 841,
+                  842, 869, 903, 906))
 
 CANT_TELL = "I can't tell what this is."
 NO_TEXT = "I can't tell: there is no text in view."
@@ -105,6 +111,21 @@ def identify(labels: Sequence[Label], probs_by_kind: dict[str, float]) -> str:
     if top.confidence >= MAYBE:
         return f"Maybe {name}."
     return CANT_TELL
+
+
+def person(count: int, labels: Sequence[Label]) -> str:
+    """What a view with `count` people near enough in it shows: "It looks like a person
+    wearing a suit." The classifier's top label is added only when it is sure of it and it
+    is no animal; who anyone is, is never said."""
+    who = "a person" if count == 1 else f"{COUNTS.get(count, 'several')} people"
+    top = labels[0] if labels else None
+    if top is None or top.confidence < SURE or is_animal(top.index):
+        return f"It looks like {who}."
+    verb = "wearing" if top.index in WORN else "with"
+    thing = noun(top.name)
+    if thing.endswith("s") and not thing.endswith("ss"):  # jeans, sunglasses: no article
+        thing = thing.split(" ", 1)[1]
+    return f"It looks like {who} {verb} {thing}."
 
 
 def verify(thing: str, known: set[str], seen: str, sure: bool) -> str | None:

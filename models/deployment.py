@@ -5,7 +5,7 @@ deploy bundle agree. No fp16 variants are built: an fp16 board carries fp32.
 """
 
 from glasses.device.boards import BoardProfile
-from glasses.models import asr, end_of_turn, lm, ocr, student, text_embedding, vad, vision
+from glasses.models import asr, end_of_turn, lm, ocr, people, student, text_embedding, vad, vision
 from glasses.models.asr import AsrOptions
 from glasses.models.store import ModelStore
 from glasses.models.vlm import Teacher, Vlm, VlmOptions
@@ -30,6 +30,7 @@ def runtime_files(board: BoardProfile, asr_model: str = ASR_MODEL,
         asr.store_name(asr_model): [f"encoder{enc}.onnx", f"decoder{dec}.onnx",
                                     *asr.SUPPORT_FILES],
         ocr.MODEL: [ocr.DET_FILE, ocr.REC_FILE, ocr.CLS_FILE],
+        people.MODEL: [d.file for d in people.DETECTORS],  # "a person", and faces blurred
     }
     files[text_embedding.MODEL] = [text_embedding.FILES[p["vision"]], text_embedding.VOCAB_FILE,
                                    text_embedding.CONFIG_FILE]  # memory search

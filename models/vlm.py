@@ -2,9 +2,10 @@
 
 `Vlm` is the interface every answerer keeps (image + question -> pieces of text), so a
 distilled student can replace what is inside. `Teacher` grounds its answers in facts: the
-intent (`models/intent.py`) decides which models run, the classifier, the text reader and
-the colour reader find the facts, identify / read / colour answers are worded from them
-(`models/answers.py`), and general questions go to the language model with every fact.
+intent (`models/intent.py`) decides which models run, the classifier, the people
+detectors, the text reader and the colour reader find the facts, identify / read / colour
+answers are worded from them (`models/answers.py`), and general questions go to the
+language model with every fact. A person in view is "a person", never who.
 """
 
 import re
@@ -24,6 +25,7 @@ from glasses.models.colour import ColourReading, name_colour
 from glasses.models.intent import Intent, asked_thing, intent_of, subject
 from glasses.models.lm import AnswerModel
 from glasses.models.ocr import TextReader
+from glasses.models.people import People
 from glasses.models.store import ModelStore
 from glasses.models.streams import Stream
 from glasses.models.vision import Classifier, Label, as_bgr
@@ -112,8 +114,11 @@ class Facts:
     text: tuple[str, ...] | None = None  # lines read, in reading order
     colour: ColourReading | None = None
     features: np.ndarray | None = None  # the classifier's (1280,) L2-normalised, same run
+    people: int | None = None  # people near enough to be what the view shows
 
     def seen(self) -> str:
+        if self.people:
+            return answers.person(self.people, self.labels or ())
         return answers.identify(self.labels or (), self.kinds or {})
 
     def sure(self) -> bool:
@@ -126,7 +131,7 @@ class Facts:
 
     def known(self) -> set[str]:
         """Lowercase words the facts hold: labels likely enough, kinds, colour, text."""
-        words: set[str] = set()
+        words: set[str] = {"person", "people", "someone"} if self.people else set()
         for label in self.labels or ():
             if label.confidence >= answers.MAYBE:
                 name = answers.noun(label.name).lower().split(" ", 1)[1]  # no article
@@ -146,6 +151,9 @@ class Facts:
         """One line for the language model: "an espresso, dark brown, no text", or with text
         first, as it is what a sign is for: 'text "EXIT", a street sign, green'."""
         parts = [f'text "{" ".join(self.text)}"'] if self.text else []
+        if self.people:
+            parts.append(answers.person(self.people, ()).removeprefix("It looks like ")
+                         .rstrip("."))
         if self.labels:
             top, kind = self.labels[0], answers.kind_of(self.labels[0].index)
             if top.confidence < answers.MAYBE:
@@ -206,6 +214,7 @@ class Teacher:
         self.options = options
         self.classifier = Classifier(store, board, options.vision_precision)
         self.reader = TextReader(store, board)
+        self.people = People(store, board)
         self.lm = AnswerModel(store, board, options.lm_precision)
 
     def warm_up(self) -> None:
@@ -228,8 +237,10 @@ class Teacher:
         blank, grey = view_checks(image)
         if blank:
             return Facts(blank=True, grey=grey)
-        labels = kinds = text = colour = features = None
+        labels = kinds = text = colour = features = people = None
         if intent in (Intent.IDENTIFY, Intent.GENERAL):
+            with _timed("people"):
+                people = self.people.count(image)
             with _timed("vision"):
                 probs, features = self.classifier.look(image)
                 labels = tuple(self.classifier.top(probs, self.options.top_k))
@@ -242,7 +253,7 @@ class Teacher:
         if intent in (Intent.COLOUR, Intent.GENERAL) and not grey:
             with _timed("colour"):
                 colour = name_colour(image)
-        return Facts(False, grey, labels, kinds, text, colour, features)
+        return Facts(False, grey, labels, kinds, text, colour, features, people)
 
     def stream(self, image: np.ndarray, question: str, intent: Intent | None = None
                ) -> AnswerStream:

@@ -264,6 +264,7 @@ class Assistant:
         o = self.options
         if not o.memory:
             return None
+        from glasses.models.people import blur_boxes
         from glasses.models.text_embedding import TextEmbedder
         from glasses.models.things import best_match, embed_thing
 
@@ -275,10 +276,14 @@ class Assistant:
         embedder = TextEmbedder(self.store, o.board)
         if o.vlm.model == "student":  # no classifier of its own: no things, no glances
             return Remembering(memory, embedder.embed, notice=self._notice)
-        return Remembering(memory, embedder.embed,
-                           lambda image, centre: embed_thing(self.look.vlm.classifier, image,
-                                                             centre=centre),
-                           best_match, self._notice)
+        def thing_vec(image, centre):  # of the picture with its faces blurred
+            vlm = self.look.vlm
+            faces = vlm.people.faces(image)
+            if faces:
+                image, centre = blur_boxes(image, faces), None
+            return embed_thing(vlm.classifier, image, centre=centre)
+
+        return Remembering(memory, embedder.embed, thing_vec, best_match, self._notice)
 
     def _busy(self) -> bool:
         """Answering, or hearing speech (in the last `HEARD_NS`): glances wait."""

@@ -3,10 +3,14 @@ microphone heard with the spoken answers mixed in (OpenCV writes video without s
 
 Both are written under temporary names beside their place and renamed when closed: a
 recording cut short (Ctrl-C, SIGTERM) is still finalised, and an earlier recording at the
-same path is replaced only by a complete one."""
+same path is replaced only by a complete one.
+
+Bystanders' faces never reach the file: every frame goes through the face detectors
+(`models/people.py`) and each face found is blurred before the frame is encoded."""
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -17,12 +21,14 @@ from glasses.device.errors import BadInput
 
 
 class Recorder:
-    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+    def __init__(self, path: Path, fps: float, size: tuple[int, int],
+                 blur_faces: Callable[[np.ndarray], np.ndarray]):
+        """`blur_faces`: BGR frame -> a copy with every face blurred (`People.blur`)."""
         if path.suffix.lower() not in (".mp4", ".avi"):
             raise BadInput(f"{path}: record to a .mp4 or .avi file")
         if not path.parent.is_dir():
             raise BadInput(f"{path.parent}: no such folder to record into")
-        self.path, self.size = path, size
+        self.path, self.size, self._blur = path, size, blur_faces
         self._partial = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
         fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() == ".mp4" else "MJPG"))
         self._writer = cv2.VideoWriter(str(self._partial), fourcc, fps, size)
@@ -39,7 +45,7 @@ class Recorder:
         return self.path.with_suffix(".wav")
 
     def write(self, frame: np.ndarray) -> None:
-        self._writer.write(frame)
+        self._writer.write(self._blur(frame))
         self.frames += 1
 
     def add_audio(self, samples: np.ndarray, at_s: float) -> None:

@@ -18,6 +18,7 @@ from glasses.device.boards import BoardProfile
 from glasses.device.clock import now_ns
 from glasses.device.errors import BadInput
 from glasses.models.asr import AsrOptions
+from glasses.models.people import People
 from glasses.models.store import ModelStore
 from glasses.models.vlm import VlmOptions
 from glasses.pipelines import events as ev
@@ -105,7 +106,8 @@ def run_session(options: SessionOptions, store: ModelStore,
     (the companion page's address)."""
     _check(options)
     size = options.board.camera_size
-    recorder = (Recorder(options.record, options.display_fps, size)
+    recorder = (Recorder(options.record, options.display_fps, size,
+                         People(store, options.board).blur)
                 if options.record is not None else None)
     speech, guard, stages = _speech_out(options, recorder)
     assistant = Assistant(options.assistant(), store, audio_stages=stages)

@@ -36,10 +36,11 @@ def ask(vlm: Teacher, image: np.ndarray, question: str) -> str:
     return "".join(pieces)
 
 
-def test_identify_runs_only_the_classifier(teacher, coffee):
+def test_identify_runs_only_the_people_detectors_and_the_classifier(teacher, coffee):
     assert ask(teacher, coffee, "What am I looking at?") == ESPRESSO
     assert LAST['stream'].intent is Intent.IDENTIFY
-    assert set(LAST['stream'].stages_ms) == {"intent", "vision"}
+    assert set(LAST['stream'].stages_ms) == {"intent", "people", "vision"}
+    assert LAST['stream'].facts.people == 0
 
 
 def test_reads_a_sign_at_an_angle(teacher):
