@@ -10,8 +10,8 @@ entry `people-detector` (built by `export/people_build.py`):
 
 Every input is the picture letterboxed into the square, RGB in [-1, 1], NHWC. Boxes come
 back in the picture's pixels. Only boxes and scores: no landmarks are kept, no face is
-encoded, nobody is recognised. `blur_faces` is what every frame written to disk or kept by
-memory goes through (`Faces.blur`).
+encoded, nobody is recognised. `People.blur` is what every frame written to disk goes
+through, and memory keeps only what is computed from a blurred picture.
 """
 
 from dataclasses import dataclass
