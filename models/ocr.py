@@ -5,12 +5,23 @@ The algorithms follow rapidocr / PaddleOCR, reimplemented on numpy and opencv:
     image (H, W, 3) BGR -> downscale to `max_side` -> det input, sides multiples of 32
     -> probability map -> threshold, contours, min-area rectangles, box score, unclip
     -> boxes in reading order -> perspective crops -> (angle classifier: flip 180)
-    -> height 48, width by aspect ratio -> CTC greedy decoding -> lines
+    -> height 48, width by aspect ratio -> CTC greedy decoding -> spaces from the gaps
+    -> letters and digits told apart by their words -> lines
+    (a poor read, by confidence, is tried again on a contrast-stretched grey and then on
+    the inverted image: the best of the reads is kept)
 
 The recognition dictionary is read from the rec model's metadata (`character`); CTC
-index 0 is the blank and a space is appended at the end, as PaddleOCR trains it.
+index 0 is the blank and a space is appended at the end, as PaddleOCR trains it (the
+dictionary is read correctly: 6623 characters + blank + space = the model's 6625 classes).
+PP-OCRv4's recogniser was trained mostly on Chinese text, where words are not spaced: it
+seldom emits the space, on signs least of all (and sometimes inside a widely spaced word).
+So the spaces of a line are decided from the image instead: between each two characters
+the CTC frames place, the blank gap in the ink (per row, the smallest, so slanted and
+diagonal letters measure as they look) is compared with the other gaps nearby (letter
+spacing, which perspective changes along the line) and with the letters' height.
 """
 
+import itertools
 import math
 import re
 import time
@@ -57,6 +68,18 @@ class OcrOptions:
     rec_max_width: int = 1280  # crops wider than this at height 48 are squeezed
     text_score: float = 0.5  # lines with a lower mean character probability are dropped
 
+    # spaces: a gap is a word break when both hold (tuned on `sign_set --split dev`)
+    space_ratio: float = 1.55  # times the median of the nearby gaps (+ 5% of the letter height)
+    space_ratio_model: float = 1.3  # the same where the recogniser itself put a space
+    space_model_prob: float = 0.9  # (with at least this probability)
+    space_height: float = 0.21  # times the letters' height
+    space_pair: float = 0.6  # a line of two characters: times the letters' height alone
+
+    # retry: a read whose confidence (per character) is under this is tried again on a
+    # contrast-stretched grey, then on the inverted image, and the best read is kept
+    retry_below: float = 0.9
+    retry_char_below: float = 0.5  # ... and so is one with a character under this
+
 
 @dataclass(frozen=True)
 class TextLine:
@@ -87,11 +110,42 @@ class TextReader:
         if "character" not in meta:
             raise StoreError(f"{MODEL}/{REC_FILE}: no `character` dictionary in its metadata")
         self.characters = ["", *meta["character"].splitlines(), " "]  # blank first, space last
+        # each class's other case (itself for non-letters): a letter's confidence is that of
+        # either case, as a sign's "P" and "p", "O" and "o" look alike to the recogniser
+        index = {c: i for i, c in enumerate(self.characters)}
+        self._other_case = np.array([index.get(c.swapcase(), i) if len(c) == 1 else i
+                                     for i, c in enumerate(self.characters)])
 
     def read(self, image: np.ndarray) -> Reading:
         """`image` (H, W, 3) BGR, (H, W, 4) BGRA or (H, W) gray, uint8 -> lines in reading order."""
         t0 = time.perf_counter()
         work, scale = _prepare(image, self.options.max_side)
+        timings = {"prepare": (time.perf_counter() - t0) * 1e3, "det": 0.0, "cls": 0.0,
+                   "rec": 0.0}
+        lines, least = self._read_once(work, scale, timings)
+        if self._poor(lines, least):  # light on dark, low contrast, small or faint
+            t1 = time.perf_counter()
+            views = (_stretched_grey(work), 255 - work)
+            timings["prepare"] += (time.perf_counter() - t1) * 1e3
+            for view in views:
+                again, again_least = self._read_once(view, scale, timings)
+                if _quality(again) > _quality(lines):
+                    lines, least = again, again_least
+                if not self._poor(lines, least):
+                    break
+        return Reading(lines, timings)
+
+    def _poor(self, lines: tuple[TextLine, ...], least: float) -> bool:
+        """Whether a read is worth trying again: nothing read, a low mean confidence, or
+        one character the recogniser was unsure of."""
+        o = self.options
+        return _quality(lines) < o.retry_below or least < o.retry_char_below
+
+    def _read_once(self, work: np.ndarray, scale: np.ndarray, timings: dict[str, float]
+                   ) -> tuple[tuple[TextLine, ...], float]:
+        """The lines read in `work` (prepared), their boxes in input pixels, and the least
+        character probability among them (1 for none); adds the stages' times to
+        `timings`."""
         tp = time.perf_counter()
         boxes = self._detect(work)
         t1 = time.perf_counter()
@@ -101,13 +155,12 @@ class TextReader:
         t2 = time.perf_counter()
         texts = self._recognise(crops)
         t3 = time.perf_counter()
-        timings = {"prepare": (tp - t0) * 1e3, "det": (t1 - tp) * 1e3,
-                   "cls": (t2 - t1) * 1e3, "rec": (t3 - t2) * 1e3}
-        return Reading(tuple(
-            TextLine(lookalikes(text), conf, (box / scale).astype(np.float32))
-            for box, (text, conf) in zip(boxes, texts, strict=True)
-            if text.strip() and conf >= self.options.text_score
-        ), timings)
+        for stage, ms in (("det", t1 - tp), ("cls", t2 - t1), ("rec", t3 - t2)):
+            timings[stage] += ms * 1e3
+        kept = [(TextLine(text, conf, (box / scale).astype(np.float32)), least)
+                for box, (text, conf, least) in zip(boxes, texts, strict=True)
+                if text.strip() and conf >= self.options.text_score]
+        return tuple(line for line, _ in kept), min((least for _, least in kept), default=1.0)
 
     # -- detection ---------------------------------------------------------------
 
@@ -147,47 +200,199 @@ class TextReader:
 
     # -- recognition -------------------------------------------------------------
 
-    def _recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        """(text, mean character probability) per crop."""
+    def _recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float, float]]:
+        """(text, mean and least character probability) per crop: spaced, lookalikes told
+        apart."""
         o = self.options
-        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        results: list[tuple[str, float, float]] = [("", 0.0, 0.0)] * len(crops)
         order = np.argsort([c.shape[1] / c.shape[0] for c in crops])
         for i in range(0, len(order), o.rec_batch):
             idx = order[i:i + o.rec_batch]
             ratio = max([320 / REC_HEIGHT] + [crops[k].shape[1] / crops[k].shape[0] for k in idx])
             width = min(o.rec_max_width, int(REC_HEIGHT * ratio))
-            batch = np.stack([_fit(crops[k], REC_HEIGHT, width) for k in idx])
+            resized = [_resize(crops[k], REC_HEIGHT, width) for k in idx]
+            batch = np.stack([_pad(_normalise(r), width) for r in resized])
             probs = self._rec.run(None, {"x": batch})[0]  # (n, width / 8, classes)
-            for k, p in zip(idx, probs, strict=True):
-                results[k] = self._ctc_decode(p)
+            for k, r, p in zip(idx, resized, probs, strict=True):
+                chars = self._ctc_chars(p)
+                stride = width / p.shape[0]  # input pixels per frame
+                text = _spaced(chars, r, stride, o)
+                probs_k = [c[1] for c in chars if c[0] != " "] or [0.0]
+                results[k] = lookalikes(_cased(text)), float(np.mean(probs_k)), min(probs_k)
         return results
 
-    def _ctc_decode(self, probs: np.ndarray) -> tuple[str, float]:
-        """Greedy CTC over (T, classes): merge repeats, drop blanks."""
+    def _ctc_chars(self, probs: np.ndarray) -> list[tuple[str, float, int, int]]:
+        """Greedy CTC over (T, classes): (character, probability, first frame, last frame)
+        per run of one class, blanks dropped; a letter's probability is of either case."""
         best = probs.argmax(axis=1)
-        keep = np.ones(len(best), bool)
-        keep[1:] = best[1:] != best[:-1]
-        keep &= best != 0
-        if not keep.any():
-            return "", 0.0
-        text = "".join(self.characters[i] for i in best[keep])
-        return text, float(probs.max(axis=1)[keep].mean())
+        frames = np.arange(len(best))
+        top = probs[frames, best] + np.where(self._other_case[best] != best,
+                                             probs[frames, self._other_case[best]], 0)
+        starts = np.flatnonzero(np.r_[True, best[1:] != best[:-1]])
+        ends = np.r_[starts[1:], len(best)] - 1
+        return [(self.characters[best[a]], float(top[a:b + 1].max()), int(a), int(b))
+                for a, b in zip(starts, ends, strict=True) if best[a] != 0]
+
+
+def _quality(lines: tuple[TextLine, ...]) -> float:
+    """Mean confidence per character over the lines read; 0 for none."""
+    n = sum(len(line.text.replace(" ", "")) for line in lines)
+    if not n:
+        return 0.0
+    return sum(line.confidence * len(line.text.replace(" ", "")) for line in lines) / n
+
+
+_BROKEN_CASE = re.compile(r"[a-z][A-Z]")
+
+
+def _cased(text: str) -> str:
+    """A line mostly in capitals ("KEEp LEFT") or whose words switch from small letters to
+    capitals inside ("TiCket", "gaP") is put in capitals: the recogniser reads the capitals
+    whose small letters look the same (C, O, P, S...) in either case."""
+    upper = sum(c.isupper() for c in text)
+    if upper > sum(c.islower() for c in text) or _BROKEN_CASE.search(text):
+        return text.upper()
+    return text
+
+
+# -- spaces ----------------------------------------------------------------------
+
+
+def _ink(image: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """The ink of a line crop (h, w, 3) uint8, as a bool mask, and its rows of text
+    (first, end): Otsu on the channel of most contrast; ink is what the border is not."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    channel = max((image[:, :, 0], image[:, :, 1], image[:, :, 2], grey),
+                  key=lambda c: float(c.std()))
+    channel = cv2.GaussianBlur(channel, (3, 3), 0)
+    _, mask = cv2.threshold(channel, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    mask = mask > 0
+    border = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
+    if border.mean() > 0.5:
+        mask = ~mask
+    rows = mask.sum(axis=1)
+    text = np.r_[rows > 0.08 * max(rows.max(), 1), False]
+    best, start = (0, 0), None  # the tallest block of rows with ink
+    for i, t in enumerate(text):
+        if t and start is None:
+            start = i
+        elif not t and start is not None:
+            best = max(best, (start, i), key=lambda r: r[1] - r[0])
+            start = None
+    return mask, best
+
+
+def _gaps(mask: np.ndarray, xs: list[float]) -> list[int]:
+    """Per two neighbouring character centres (columns of `mask`, the text rows), the
+    blank gap between their ink: per row the longest blank run, the least over rows."""
+    out = []
+    for a, b in itertools.pairwise(xs):
+        sub = mask[:, int(round(a)):int(round(b))]
+        if sub.shape[1] == 0 or sub.shape[0] == 0:
+            out.append(0)
+            continue
+        run = np.zeros(sub.shape[0], np.int32)
+        longest = np.zeros_like(run)
+        for column in sub.T:
+            run = (run + 1) * ~column
+            np.maximum(longest, run, out=longest)
+        out.append(int(longest.min()))
+    return out
+
+
+def _spaced(chars: list[tuple[str, float, int, int]], image: np.ndarray, stride: float,
+            o: OcrOptions) -> str:
+    """The characters of a line, with a space where the ink between two is a word gap.
+
+    `image` is the crop as the recogniser saw it (height 48, unpadded), `stride` its
+    pixels per CTC frame. A gap is a word gap when it is `space_ratio` times the median
+    of the gaps within three of it (`space_ratio_model` where the recogniser put a space
+    itself, surely) and `space_height` times the letters' height. The model's own spaces
+    are kept as they are only when the ink cannot be measured."""
+    letters = [c for c in chars if c[0] != " "]
+    model_text = "".join(c[0] for c in chars).strip()
+    if len(letters) < 2:
+        return model_text
+    mask, (r0, r1) = _ink(image)
+    height = r1 - r0
+    if height < 6:
+        return model_text
+    said = set()  # pairs (by their left letter) the recogniser put a sure space between
+    for i in range(1, len(chars) - 1):
+        if chars[i][0] == " " and chars[i][1] >= o.space_model_prob:
+            said.add(sum(c[0] != " " for c in chars[:i]) - 1)
+    width = image.shape[1]
+    xs = [min(width - 1.0, (a + b + 1) / 2 * stride) for _, _, a, b in letters]
+    gaps = _gaps(mask[r0:r1], xs)
+    out = [letters[0][0]]
+    for j, gap in enumerate(gaps):
+        if len(gaps) == 1:
+            space = gap >= o.space_pair * height
+        else:
+            near = [g for k, g in enumerate(gaps) if k != j and abs(k - j) <= 3]
+            ratio = o.space_ratio_model if j in said else o.space_ratio
+            space = (gap >= ratio * (float(np.median(near)) + 0.05 * height)
+                     and gap >= o.space_height * height)
+        out.append((" " if space else "") + letters[j + 1][0])
+    return _signed("".join(out))
+
+
+_RANGE = re.compile(r"(?<=\d) ?- ?(?=\d)")
+_NEGATIVE = re.compile(r"(^|\s)- (?=\d)")
+
+
+def _signed(text: str) -> str:
+    """A hyphen between digits joins them ("9 - 5" -> "9-5"), one before a number is its
+    sign ("LEVEL - 1" -> "LEVEL -1"): a digit's side bearing (a tabular "1") widens the gap
+    beside the short hyphen past a word gap."""
+    return _NEGATIVE.sub(r"\1-", _RANGE.sub("-", text))
 
 
 # -- text ------------------------------------------------------------------------
 
-AS_LETTER = str.maketrans("0158", "OISB")
-AS_DIGIT = str.maketrans("OoIlSB", "001158")
-_DIGITS_IN_WORD = re.compile(r"(?<=[A-Za-z])[0158]+(?=[A-Za-z])")
-_LETTERS_IN_NUMBER = re.compile(r"(?<=\d)[OoIlSB]+(?=\d)")
+AS_LETTER = str.maketrans("015826", "OISBZG")  # digits that look like letters
+AS_DIGIT = str.maketrans("OoDIlSBZG", "001115826")  # letters that look like digits
+_DIGITS_IN_WORD = re.compile(r"(?<=[A-Za-z])[015826]+(?=[A-Za-z])")
+_LETTERS_IN_NUMBER = re.compile(r"(?<=\d)[OoDIlSBZG]+(?=\d)")
+_TOKEN = re.compile(r"\S+")
 
 
 def lookalikes(text: str) -> str:
-    """Letters and digits told apart by their neighbours: a run of digits that look like
-    letters inside a word becomes letters ("PLATF0RM" -> "PLATFORM", "R00M" -> "ROOM"),
-    letters that look like digits inside a number become digits ("1O1" -> "101")."""
-    text = _DIGITS_IN_WORD.sub(lambda m: m.group().translate(AS_LETTER), text)
-    return _LETTERS_IN_NUMBER.sub(lambda m: m.group().translate(AS_DIGIT), text)
+    """Letters and digits told apart by the rest of their word (a token between spaces),
+    PP-OCR's commonest slip on signs ("R00M", "0FF", "1O1").
+
+    - inside a token, a run of lookalike digits between two letters becomes letters
+      ("PLATF0RM" -> "PLATFORM", "R00M101" -> "ROOM101"), and a run of lookalike letters
+      between two digits becomes digits ("1O1" -> "101");
+    - a token whose other characters are all letters, at least two, has its lookalike
+      digits made letters ("0FF" -> "OFF", "5ALE" -> "SALE"); one whose other characters
+      are digits and % or signs, at least two of them, a digit among them, has its
+      lookalike letters made digits ("5O%" -> "50%", "1O1" -> "101").
+
+    Tokens that mix them on purpose survive: "C7", "B8", "14A", "A1" (too little of the
+    other class to go by), "2B".
+    """
+    return _TOKEN.sub(lambda m: _token(m.group()), text)
+
+
+def _token(token: str) -> str:
+    token = _DIGITS_IN_WORD.sub(lambda m: m.group().translate(AS_LETTER), token)
+    token = _LETTERS_IN_NUMBER.sub(lambda m: m.group().translate(AS_DIGIT), token)
+    core = token.strip(".,:;!?()'\"")
+    if len(core) < 2:
+        return token
+    out = []
+    for i, c in enumerate(token):
+        rest = token[:i] + token[i + 1:]
+        letters = sum(ch.isalpha() for ch in rest)
+        digits = sum(ch.isdigit() for ch in rest)
+        numeric = digits + sum(ch in "%+-.,/:" for ch in rest)
+        if c in "015826" and letters >= 2 and letters == sum(ch.isalnum() for ch in rest):
+            c = c.translate(AS_LETTER)
+        elif c in "OoDIlSBZG" and digits and numeric >= 2 and numeric == len(rest):
+            c = c.translate(AS_DIGIT)
+        out.append(c)
+    return "".join(out)
 
 
 # -- image preparation -----------------------------------------------------------
@@ -231,15 +436,38 @@ def _normalise(image: np.ndarray) -> np.ndarray:
     return x.transpose(2, 0, 1)
 
 
+def _resize(crop: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(height, w <= width, 3) uint8: `crop` resized to `height`, keeping its aspect ratio
+    up to `width` (small crops are enlarged smoothly, bicubic)."""
+    h, w = crop.shape[:2]
+    resized_w = min(width, math.ceil(height * w / h))
+    up = height > h
+    return cv2.resize(crop, (resized_w, height),
+                      interpolation=cv2.INTER_CUBIC if up else cv2.INTER_LINEAR)
+
+
+def _pad(x: np.ndarray, width: int) -> np.ndarray:
+    """(3, height, w) -> (3, height, width), zeros on the right."""
+    out = np.zeros((x.shape[0], x.shape[1], width), np.float32)
+    out[:, :, :x.shape[2]] = x
+    return out
+
+
 def _fit(crop: np.ndarray, height: int, width: int) -> np.ndarray:
     """(3, height, width) float32: `crop` resized to `height`, keeping its aspect ratio up to
     `width`, normalised, zero-padded on the right."""
-    h, w = crop.shape[:2]
-    resized_w = min(width, math.ceil(height * w / h))
-    x = _normalise(cv2.resize(crop, (resized_w, height), interpolation=cv2.INTER_LINEAR))
-    out = np.zeros((3, height, width), np.float32)
-    out[:, :, :resized_w] = x
-    return out
+    return _pad(_normalise(_resize(crop, height, width)), width)
+
+
+def _stretched_grey(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3): the channel of most contrast, stretched to the full range (1st to 99th
+    percentile), as grey: faint or coloured ink stands out from its board."""
+    channel = max((image[:, :, 0], image[:, :, 1], image[:, :, 2]), key=lambda c: float(c.std()))
+    lo, hi = np.percentile(channel[::4, ::4], (1, 99))
+    if hi - lo < 1:
+        return image
+    lut = np.clip((np.arange(256) - lo) * (255 / (hi - lo)), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(cv2.LUT(channel, lut), cv2.COLOR_GRAY2BGR)
 
 
 def _crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:

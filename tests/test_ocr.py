@@ -127,3 +127,15 @@ def test_letters_and_digits_are_told_apart_by_their_neighbours(read, meant):
     from glasses.models.ocr import lookalikes
 
     assert lookalikes(read) == meant
+
+
+def test_the_dictionary_matches_the_model_with_the_space_last(reader):
+    """Blank first, the model's 6623 characters, the space last: as many as its classes."""
+    classes = reader._rec.get_outputs()[0].shape[-1]
+    assert len(reader.characters) == classes and reader.characters[0] == ""
+    assert reader.characters[-1] == " " and " " not in reader.characters[1:-1]
+
+
+def test_words_keep_their_spaces(reader):
+    img = sign("LIFT OUT OF ORDER", (160, 70, 20), (255, 255, 255), cv2.FONT_HERSHEY_DUPLEX, 1.2)
+    assert " ".join(line.text for line in reader.read(img).lines).upper() == "LIFT OUT OF ORDER"
