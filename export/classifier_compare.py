@@ -50,11 +50,13 @@ from glasses.export.vision_build import (
     OUTPUTS,
     SKIMAGE_PHOTOS,
     VALIDATION_PHOTOS,
+    calibration_images,
     quantize_int8,
     read_photo,
 )
 from glasses.export.weights import WeightPackage
 from glasses.models.store import ModelStore, sha256_file
+from glasses.models.vision import preprocess
 
 Progress = Callable[[str], None]
 
@@ -62,6 +64,8 @@ N_CLASSES = 1000
 N_FEATURES = 1280  # EfficientNet-Lite's head (1x1 convolution, not scaled), average-pooled
 EFFNET_MEAN = (0.5, 0.5, 0.5)  # RGB, 0-1
 EFFNET_STD = (0.5, 0.5, 0.5)
+LITE_MEAN = np.float32(255) * np.asarray(EFFNET_MEAN, np.float32)  # as `preprocess` takes them
+LITE_STD = np.float32(255) * np.asarray(EFFNET_STD, np.float32)
 FEATURE_TOLERANCE = 1e-3  # max abs difference of fp32 ONNX features from PyTorch
 INT8_FEATURE_COSINE = 0.9  # least cosine of int8 features to fp32's, as vision_build asks
 RUNS = 50  # timed runs of each session
@@ -275,45 +279,12 @@ def export_onnx(model, lite: Lite, path: Path) -> None:
 
 # -- preprocessing ---------------------------------------------------------------------------
 
-def preprocess(image: np.ndarray, size: int, crop: float, mean, std) -> np.ndarray:
-    """`models/vision.py`'s preprocess with the size, crop and normalisation as arguments:
-    BGR uint8 (H, W, 3) -> (1, 3, size, size) float32, RGB; mean/std RGB in 0-1."""
-    from glasses.models.vision import as_bgr
-
-    image = as_bgr(image)
-    h, w = image.shape[:2]
-    side = max(1, round(min(h, w) * crop))
-    top, left = (h - side) // 2, (w - side) // 2
-    square = image[top : top + side, left : left + side]
-    if side > 4 * size:
-        step = side // (2 * size)
-        square = square[::step, ::step]
-    interp = cv2.INTER_AREA if square.shape[0] > size else cv2.INTER_LINEAR
-    small = cv2.resize(square, (size, size), interpolation=interp)
-    rgb = small[:, :, ::-1].astype(np.float32)
-    x = (rgb - np.float32(255) * np.asarray(mean, np.float32)) / (
-        np.float32(255) * np.asarray(std, np.float32))
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-
-
 def lite_preprocess(lite: Lite) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda image: preprocess(image, lite.size, lite.crop, EFFNET_MEAN, EFFNET_STD)
+    return lambda image: preprocess(image, lite.crop, lite.size, LITE_MEAN, LITE_STD)
 
 
 def lite_crop_preprocess(lite: Lite) -> Callable[[np.ndarray, float], np.ndarray]:
-    return lambda image, crop: preprocess(image, lite.size, crop, EFFNET_MEAN, EFFNET_STD)
-
-
-def calibration_images(photos: dict[str, np.ndarray], prep) -> list[np.ndarray]:
-    """As `vision_build.calibration_images` (each photo, its mirror, four corner crops of
-    60% of the shorter side), preprocessed by `prep`."""
-    out = []
-    for image in photos.values():
-        h, w = image.shape[:2]
-        s = int(min(h, w) * 0.6)
-        corners = [image[y : y + s, x : x + s] for y in (0, h - s) for x in (0, w - s)]
-        out += [prep(c) for c in (image, image[:, ::-1], *corners)]
-    return out
+    return lambda image, crop: preprocess(image, crop, lite.size, LITE_MEAN, LITE_STD)
 
 
 # -- building --------------------------------------------------------------------------------
@@ -512,7 +483,6 @@ def compare(out: Path, lites: list[Lite], seeds: int = EXTRA_SEEDS,
     from glasses.evaluation.scoring import accepted
     from glasses.models.answers import CANT_TELL, kind_of
     from glasses.models.vision import FILES, LABELS_FILE, MODEL
-    from glasses.models.vision import preprocess as mobilenet_preprocess
 
     store = ModelStore()
     built = {lite.key: build_lite(lite, out / "onnx", store, progress) for lite in lites}
@@ -520,8 +490,8 @@ def compare(out: Path, lites: list[Lite], seeds: int = EXTRA_SEEDS,
     models: list[Model] = []
     for precision in ("fp32", "int8"):
         mobilenet = session(store.path(MODEL, FILES[precision]))
-        models.append(Model("MobileNetV2", precision, [mobilenet], [mobilenet_preprocess],
-                            mobilenet_preprocess))
+        models.append(Model("MobileNetV2", precision, [mobilenet], [preprocess],
+                            preprocess))
         for lite in lites:
             path = built[lite.key]["onnx" if precision == "fp32" else "int8"]
             lite_session = session(Path(path))
@@ -530,7 +500,7 @@ def compare(out: Path, lites: list[Lite], seeds: int = EXTRA_SEEDS,
             if lite is LITE0:
                 models.append(Model("MobileNetV2 + Lite0 (mean prob.)", precision,
                                     [mobilenet, lite_session],
-                                    [mobilenet_preprocess, lite_preprocess(lite)]))
+                                    [preprocess, lite_preprocess(lite)]))
     progress("making the look and things sets")
     sets = make_sets(out / "sets", seeds, progress)
     report: dict = {"built": built, "sets": {k: len(v) for k, v in sets.items()},

@@ -257,17 +257,18 @@ def quantize_int8(src: Path, dst: Path, calibration: list[np.ndarray] | None,
     prepared.unlink()
 
 
-def calibration_images(photos: dict[str, np.ndarray]) -> list[np.ndarray]:
+def calibration_images(photos: dict[str, np.ndarray], prep=None) -> list[np.ndarray]:
     """Each photo, its mirror image and its four corner crops (60% of the shorter side),
-    preprocessed as the run time does: (1, 3, 224, 224) float32 each."""
+    preprocessed by `prep` (default: as the run time does, (1, 3, 224, 224) float32)."""
     from glasses.models.vision import preprocess
 
+    prep = prep or preprocess
     out = []
     for image in photos.values():
         h, w = image.shape[:2]
         s = int(min(h, w) * 0.6)
         corners = [image[y : y + s, x : x + s] for y in (0, h - s) for x in (0, w - s)]
-        out += [preprocess(c) for c in (image, image[:, ::-1], *corners)]
+        out += [prep(c) for c in (image, image[:, ::-1], *corners)]
     return out
 
 

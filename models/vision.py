@@ -51,8 +51,10 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     raise BadInput(f"image must be (H, W), (H, W, 3) or (H, W, 4), got {image.shape}")
 
 
-def preprocess(image: np.ndarray, crop: float = CROP_FRACTION) -> np.ndarray:
-    """BGR/grey/BGRA uint8 (H, W[, C]) -> (1, 3, 224, 224) float32, RGB, normalised.
+def preprocess(image: np.ndarray, crop: float = CROP_FRACTION, size: int = INPUT_SIZE,
+               mean: np.ndarray = MEAN, std: np.ndarray = STD) -> np.ndarray:
+    """BGR/grey/BGRA uint8 (H, W[, C]) -> (1, 3, size, size) float32, RGB, normalised by
+    `mean` and `std` (RGB, in 0-255; ImageNet's by default).
 
     The centred square of side `crop` (0-1) x the shorter side is cropped first, then
     resized (area averaging), so a huge image costs one resize, not a full-size copy.
@@ -64,13 +66,13 @@ def preprocess(image: np.ndarray, crop: float = CROP_FRACTION) -> np.ndarray:
     side = max(1, round(min(h, w) * crop))
     top, left = (h - side) // 2, (w - side) // 2
     crop = image[top : top + side, left : left + side]
-    if side > 4 * INPUT_SIZE:  # cheap integer pre-shrink keeps INTER_AREA's cost bounded
-        step = side // (2 * INPUT_SIZE)
+    if side > 4 * size:  # cheap integer pre-shrink keeps INTER_AREA's cost bounded
+        step = side // (2 * size)
         crop = crop[::step, ::step]
-    interp = cv2.INTER_AREA if crop.shape[0] > INPUT_SIZE else cv2.INTER_LINEAR
-    small = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=interp)
+    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+    small = cv2.resize(crop, (size, size), interpolation=interp)
     rgb = small[:, :, ::-1].astype(np.float32)
-    x = (rgb - MEAN) / STD
+    x = (rgb - mean) / std
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
