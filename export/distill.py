@@ -50,7 +50,7 @@ from glasses.models.answers import KINDS, noun
 from glasses.models.bpe import ByteBPE
 from glasses.models.intent import Intent, intent_of
 from glasses.models.student import CONFIG_FILE, ENCODER_FILE, LM_FILES, prompt_ids
-from glasses.models.vision import preprocess
+from glasses.models.vision import TORCHVISION_MEAN, TORCHVISION_STD, preprocess
 
 Progress = Callable[[str], None]
 CHECKPOINT = "checkpoint.pt"
@@ -124,7 +124,8 @@ def kind_matrix(n_classes: int) -> torch.Tensor:
 
 
 def _image_tensor(path: Path) -> torch.Tensor:
-    return torch.from_numpy(preprocess(read_image(path)))
+    return torch.from_numpy(preprocess(read_image(path), mean=TORCHVISION_MEAN,
+                                       std=TORCHVISION_STD))
 
 
 def cached_features(encoder: ImageEncoder, rows: list, work: Path,

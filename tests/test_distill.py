@@ -15,8 +15,8 @@ from glasses.export.distill import Counterfactuals, StudentParts, TrainOptions, 
 from glasses.export.distill_build import build_student, claim_work  # noqa: E402
 from glasses.export.distill_data import PHOTOS, key_words, read_answers, target  # noqa: E402
 from glasses.export.lm_onnx import Llama, LlamaDims  # noqa: E402
+from glasses.export.mobilenet_v2 import mobilenet_v2  # noqa: E402
 from glasses.export.student import StudentDims  # noqa: E402
-from glasses.export.vision_build import mobilenet_v2  # noqa: E402
 from glasses.models import answers, ocr, student, vision  # noqa: E402
 from glasses.models import lm as lm_model  # noqa: E402
 from glasses.models.deployment import open_vlm, runtime_files  # noqa: E402
