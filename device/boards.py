@@ -23,6 +23,9 @@ class BoardProfile:
     providers: tuple[str, ...] = ("CPUExecutionProvider",)  # preference order; CPU is the fallback
     precision: str = "fp32"  # fp32 | int8 | fp16: which model variants a bundle carries
     memory_arena: bool = False  # onnxruntime CPU arena: faster first runs, much larger peak RSS
+    # resident MB to stay under between requests: models few requests need are loaded when
+    # one does and let go after it while over (`device/memory.py`); None: all kept loaded
+    memory_budget_mb: float | None = None
 
     # camera
     camera_size: tuple[int, int] = (640, 480)  # width, height in pixels
@@ -41,6 +44,7 @@ class BoardProfile:
             description="x86-64 laptop or desktop, the simulator's default",
             threads=2,
             cores=2,
+            memory_budget_mb=600,
         )
 
     @classmethod
@@ -53,6 +57,7 @@ class BoardProfile:
             precision="int8",
             camera_size=(640, 480),
             camera_fps=15.0,
+            memory_budget_mb=400,
         )
 
     @classmethod
@@ -84,6 +89,7 @@ class BoardProfile:
             camera_size=(640, 480),
             camera_fps=30.0,
             display=DisplayModel.binocular_1920x1080(),
+            memory_budget_mb=400,
         )
 
     @classmethod

@@ -10,7 +10,6 @@ alone. Engines are duck-typed (`Transcriber`); the speech engines live in `expor
 """
 
 import multiprocessing
-import resource
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 
 from glasses.device.audio import SAMPLE_RATE, load_audio, wav_info
 from glasses.device.errors import BadInput, GlassesError
+from glasses.device.memory import peak_rss_mb
 from glasses.evaluation.cases import read_table
 from glasses.evaluation.scoring import word_error_rate
 
@@ -94,11 +94,6 @@ def percentile(values: Sequence[float], q: float) -> float:
     lo = int(pos)
     hi = min(lo + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def peak_rss_mb() -> float:
-    """The peak resident memory of this process so far, MB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def evaluate(engine: Transcriber, clips: Sequence[Clip], progress: Progress | None = None,

@@ -21,6 +21,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from glasses.device.memory import peak_rss_mb, rss_mb
+
 VARIANTS = {  # name -> (memory arena, prepacking)
     "default": (None, True),  # the board's own arena setting
     "arena": (True, True),
@@ -31,14 +33,6 @@ VARIANTS = {  # name -> (memory arena, prepacking)
 RUNS = 7  # timed runs after the first, their median reported (one step, made-up inputs)
 SHAPES = {"input": ((1, 512), 0.0, np.float32),  # silero: one 32 ms window, 16 kHz
           "sr": ((), 16000, np.int64)}
-
-
-def _status(field: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024  # kB -> MB
-    return 0.0
 
 
 def _feed(session) -> dict:
@@ -65,18 +59,18 @@ def measure_one(path: str, board_name: str, variant: str) -> dict:
     board = BoardProfile.by_name(board_name)
     if arena is not None:
         board = replace(board, memory_arena=arena)
-    before = _status("VmRSS")
+    before = rss_mb()
     opts = session_options(board)
     if not prepack:
         opts.add_session_config_entry("session.disable_prepacking", "1")
     session = ort.InferenceSession(path, sess_options=opts,
                                    providers=available_providers(board))
-    loaded = _status("VmRSS")
+    loaded = rss_mb()
     ran, times = None, []
     try:
         feed = _feed(session)
         session.run(None, feed)
-        ran = _status("VmRSS")
+        ran = rss_mb()
         for _ in range(RUNS):
             t0 = time.perf_counter()
             session.run(None, feed)
@@ -85,7 +79,7 @@ def measure_one(path: str, board_name: str, variant: str) -> dict:
         ran = f"no run: {str(e).splitlines()[0][:80]}"
     return {"load_mb": round(loaded - before, 1),
             "run_mb": round(ran - before, 1) if isinstance(ran, float) else ran,
-            "peak_mb": round(_status("VmHWM") - before, 1),
+            "peak_mb": round(peak_rss_mb() - before, 1),
             "run_ms": round(statistics.median(times), 2) if times else None}
 
 

@@ -33,8 +33,7 @@ class AnswerModel:
 
     def __init__(self, store: ModelStore, board: BoardProfile, precision: str = "fp32",
                  max_user_tokens: int = MAX_USER_TOKENS):
-        if precision not in PRECISIONS:
-            raise BadInput(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
+        self.check(store, precision)
         self.config = json.loads(store.path(STORE_NAME, CONFIG_FILE).read_text())
         tok = self.config["tokenizer"]
         self.bpe = ByteBPE(tok["tokens"], tok["merges"], tok["special"])
@@ -45,6 +44,15 @@ class AnswerModel:
         self._empty = np.zeros((d["n_layer"], d["n_kv_head"], 0, d["head_dim"]), np.float32)
         self._run_options = ort.RunOptions()
         self._prefixes: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+    @staticmethod
+    def check(store: ModelStore, precision: str) -> None:
+        """Raises BadInput or StoreError (naming the file) unless the model can load: for a
+        model loaded only when a request needs it, at start rather than at that request."""
+        if precision not in PRECISIONS:
+            raise BadInput(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
+        store.path(STORE_NAME, CONFIG_FILE)
+        store.path(STORE_NAME, PRECISIONS[precision])
 
     # -- prompt ------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from glasses.device.boards import BoardProfile
 from glasses.device.errors import BadInput
+from glasses.device.memory import MemoryBudget
 from glasses.models import answers
 from glasses.models.colour import ColourReading, name_colour
 from glasses.models.intent import Intent, asked_thing, intent_of, subject
@@ -215,17 +216,27 @@ class Teacher:
         self.classifier = Classifier(store, board, options.vision_precision)
         self.reader = TextReader(store, board)
         self.people = People(store, board)
-        self.lm = AnswerModel(store, board, options.lm_precision)
+        # the language model words general answers only: under a board's memory budget it
+        # is loaded when a question needs it and let go after, while over budget
+        AnswerModel.check(store, options.lm_precision)
+        self.budget = MemoryBudget(board.memory_budget_mb)
+        self.lm = self.budget.on_demand(
+            "smollm2-135m", lambda: AnswerModel(store, board, options.lm_precision))
 
     def warm_up(self) -> None:
-        """Run every model once (first runs are slow) and cache the prompt's prefix."""
+        """Run every model once (first runs are slow) and, unless the board has a memory
+        budget, load the language model and cache its prompt's prefix."""
         image = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
-        for question in ("What is this?", "Read it.", "What colour is it?", "Is it far?"):
+        questions = ["What is this?", "Read it.", "What colour is it?"]
+        if self.budget.limit_mb is None:
+            questions.append("Is it far?")
+        for question in questions:
             for _ in self.stream(image, question):
                 pass
 
     def cancel(self) -> None:
-        self.lm.cancel()
+        if (lm := self.lm.model) is not None:
+            lm.cancel()
 
     def look(self, image: np.ndarray, intent: Intent, stages_ms: dict[str, float] | None = None
              ) -> Facts:
@@ -287,11 +298,18 @@ class Teacher:
                 return
         user = f"Facts: {facts.for_lm()}.\nQuestion: {question}"
         said = []
-        lm = self.lm.stream(SYSTEM, user, self.options.max_tokens, EXAMPLES)
-        for piece in lm:
-            said.append(piece)
-            yield piece
-        out.stages_ms["lm"] = lm.timings_ms.get("total_ms", 0.0)
+        loads = self.lm.loads
+        try:
+            with self.lm.use() as model:
+                if self.lm.loads > loads:
+                    out.stages_ms["lm_load"] = self.lm.last_load_ms
+                lm = model.stream(SYSTEM, user, self.options.max_tokens, EXAMPLES)
+                for piece in lm:
+                    said.append(piece)
+                    yield piece
+                out.stages_ms["lm"] = lm.timings_ms.get("total_ms", 0.0)
+        finally:
+            self.budget.settle()
         if CANT_TELL.match("".join(said)):
             seen = facts.seen()
             known = [seen] if seen != answers.CANT_TELL else []

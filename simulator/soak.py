@@ -24,6 +24,7 @@ from pathlib import Path
 from glasses.device.boards import BoardProfile
 from glasses.device.clock import NS_PER_S
 from glasses.device.errors import BadInput
+from glasses.device.memory import peak_rss_mb, rss_mb
 from glasses.models.asr import AsrOptions
 from glasses.models.store import ModelStore
 from glasses.models.vlm import VlmOptions
@@ -72,12 +73,6 @@ class SoakOptions:
         schedule(0, self.every_s)  # refuses questions too close together
 
 
-def rss_mb() -> float:
-    """This process's resident memory now, MB (VmRSS)."""
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
-
-
 def cpu_s() -> tuple[float, float]:
     """(CPU seconds this process has used, CPU seconds the whole machine has been busy):
     the difference is what other programs took, which slows a soak on shared cores."""
@@ -86,11 +81,6 @@ def cpu_s() -> tuple[float, float]:
         ticks = [int(x) for x in f.readline().split()[1:9]]
     busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
     return own.user + own.system, busy / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
 
 class _Turns:
