@@ -26,6 +26,7 @@ from glasses.cli import (
     wake_cmd,
 )
 from glasses.device.errors import GlassesError
+from glasses.device.memory import one_heap_arena
 
 EPILOG = """exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input file,
 4 model store (missing, unprepared, tampered), 5 device failure, 130 interrupted,
@@ -57,6 +58,7 @@ def _terminate(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    one_heap_arena()  # before any thread starts (device/memory.py)
     signal.signal(signal.SIGTERM, _terminate)
     args = build_parser().parse_args(argv)
     logging.basicConfig(

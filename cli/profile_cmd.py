@@ -14,6 +14,7 @@ from glasses.cli.output import progress, result
 from glasses.cli.simulate_cmd import add_endpoint_option, voice_for
 from glasses.device.boards import BoardProfile, pin_to_board
 from glasses.device.errors import BadInput
+from glasses.device.memory import give_back_freed
 from glasses.models.deployment import assistant_options
 from glasses.models.store import ModelStore
 from glasses.pipelines import profiler
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
                                      memory_path=str(Path(tmp) / "memory.db"))
             runs.append(run_session(options, store))
             gc.collect()  # releases the sessions: onnxruntime writes their profiles
+            give_back_freed()  # else the next run's peak stacks on this run's freed heap
         after, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic() - wall0
         profile, typical = _measure(runs, scenario.name, board, note, args.runs, args.model)
         cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / wall

@@ -34,7 +34,7 @@ from glasses.models.asr import AsrOptions, WhisperOnnx, store_name
 from glasses.models.store import ModelStore
 
 Progress = Callable[[str], None]
-EXPORT_VERSION = 4  # of the ONNX graphs' layout (see export/whisper_onnx.py)
+EXPORT_VERSION = 5  # of the ONNX graphs' layout (see export/whisper_onnx.py)
 LOGIT_TOLERANCE = 1e-2  # max abs difference of fp32 ONNX logits from PyTorch (logits span ~30)
 CT2_FILES = ("model.bin", "config.json", "vocabulary.txt", "tokenizer.json")
 

@@ -38,6 +38,7 @@ MODELS = ("tiny.en", "base")
 # at 354 ms median per request, less than half of openai-whisper tiny.en's 825 ms
 DEFAULT_MODEL = "base"
 SILENCE_PEAK = 1e-3  # audio whose peak stays below this (-60 dBFS) holds no speech
+LOOP_REPEATS = 3  # a block of tokens decoded this many times in a row is a loop (`loop_cut`)
 CONFIG_FILE = "asr.json"  # the prompt and suppression rules, read from whisper at export
 VOCAB_FILE = "vocabulary.txt"
 SUPPORT_FILES = (CONFIG_FILE, VOCAB_FILE)
@@ -168,6 +169,26 @@ class WhisperOnnx:
             if step == 0:
                 logits[self.suppress_at_begin] = -np.inf
 
-        return [*prefix, *greedy(self.decoder, feed, ("self_k", "self_v"),
-                                 self.options.max_tokens, (self.vocab.eot,), run_options,
-                                 mask, first_step=len(prefix))]
+        out = list(prefix)
+        for token in greedy(self.decoder, feed, ("self_k", "self_v"), self.options.max_tokens,
+                            (self.vocab.eot,), run_options, mask, first_step=len(prefix)):
+            out.append(token)
+            if (cut := loop_cut(out, len(prefix))) is not None:
+                return out[:cut]
+        return out
+
+
+def loop_cut(tokens: list[int], start: int = 0) -> int | None:
+    """Where to cut `tokens` if they end in a loop (greedy decoding that repeats itself
+    until its token limit: "zoom in zoom in zoom in ...", seen with the int8 decoder): a run
+    of `LOOP_REPEATS` copies of one block of 2 or more tokens, or `LOOP_REPEATS + 1` of one
+    token, at or after `start`. The cut keeps the first copy; None when there is no loop."""
+    n = len(tokens) - start
+    for size in range(1, n // LOOP_REPEATS + 1):
+        copies = LOOP_REPEATS + (size == 1)
+        if size * copies > n:
+            break
+        block = tokens[-size:]
+        if all(tokens[-(k + 1) * size : len(tokens) - k * size] == block for k in range(copies)):
+            return len(tokens) - (copies - 1) * size
+    return None

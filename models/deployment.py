@@ -16,7 +16,10 @@ ASR_MODEL = asr.DEFAULT_MODEL
 def precisions(board: BoardProfile) -> dict[str, str]:
     """{"asr": ..., "vision": ..., "lm": ...}: the variant of each model the board runs."""
     p = "int8" if board.precision == "int8" else "fp32"
-    return {"asr": p, "vision": p, "lm": p}
+    # Whisper's int8 decoder next to its fp32 encoder: as accurate as fp32 on two speech
+    # sets (base: 42.5 and 38.3 WER against 42.9 and 38.5, 120 clips), 0.67x the time and
+    # 200 MB less (README, "Memory budget")
+    return {"asr": "mixed" if p == "fp32" else p, "vision": p, "lm": p}
 
 
 def runtime_files(board: BoardProfile, asr_model: str = ASR_MODEL,

@@ -43,16 +43,22 @@ def requests(tmp_path_factory) -> list[tuple[np.ndarray, str]]:
     return [(load_audio(folder / c["file"]), c["text"]) for c in clips]
 
 
-def test_short_window_with_cached_silence_stops_where_the_speech_stops(store, asr, requests):
+def test_short_window_with_cached_silence_stops_where_the_speech_stops(store, asr, requests,
+                                                                       monkeypatch):
     """Encoding only the question plus cached silence, the decoder ends with the speech.
-    Without the cached silence it does not know the speech is over and repeats itself."""
+    Without the cached silence it does not know the speech is over and repeats itself,
+    until the loop guard cuts the repetition."""
+    from glasses.models import asr as asr_module
+
     bare = WhisperOnnx(store, BoardProfile.laptop(), AsrOptions("tiny.en", span_s=0))
     said = sum(len(normalise_words(text)) for _, text in requests)
-    bare_words = 0
+    guarded = sum(len(normalise_words(bare.transcribe(audio).text)) for audio, _ in requests)
     for audio, text in requests:
         assert len(normalise_words(asr.transcribe(audio).text)) <= len(normalise_words(text)) + 2
-        bare_words += len(normalise_words(bare.transcribe(audio).text))
-    assert bare_words > 1.5 * said
+    monkeypatch.setattr(asr_module, "LOOP_REPEATS", 10**6)  # no loop is ever found
+    unguarded = sum(len(normalise_words(bare.transcribe(audio).text)) for audio, _ in requests)
+    assert unguarded > 1.5 * said
+    assert guarded <= 1.2 * said
 
 
 def test_a_forced_prefix_is_kept_and_decoding_continues(asr, questions):
@@ -110,3 +116,35 @@ def test_streaming_gives_growing_partials_then_the_final_at_the_endpoint(store):
     committed = asr.agreement.committed  # reset by the final
     assert committed == []
     assert normalise_words(partials[-1].text)[:2] == ["what", "am"]
+
+
+def test_a_repetition_loop_is_cut_after_its_first_copy():
+    from glasses.models.asr import LOOP_REPEATS, loop_cut
+
+    prefix = [50257, 50362]
+    zoom = [1, 2]
+    looping = prefix + [7, 8] + zoom * LOOP_REPEATS
+    assert looping[: loop_cut(looping, len(prefix))] == prefix + [7, 8] + zoom
+    assert loop_cut(prefix + [5] * (LOOP_REPEATS + 1), len(prefix)) == len(prefix) + 1
+    # a doubled word ("very very") and a block repeated fewer times are speech, not loops
+    assert loop_cut(prefix + [9, 5, 5, 6], len(prefix)) is None
+    assert loop_cut(prefix + zoom * (LOOP_REPEATS - 1), len(prefix)) is None
+    assert loop_cut(zoom * LOOP_REPEATS, len(zoom) + 1) is None  # the loop began in the prefix
+
+
+def test_the_int8_decoder_reads_its_embedding_from_one_int8_table(store):
+    """The tied embedding is one (d, vocab) table; int8 keeps it once, as int8 only."""
+    import onnx
+
+    path = store.path("whisper-tiny.en", "decoder.int8.onnx")
+    graph = onnx.load(str(path), load_external_data=False).graph
+    big = [(t.name, t.data_type) for t in graph.initializer if np.prod(t.dims) >= 51864 * 384]
+    assert big == [("table_quantized", onnx.TensorProto.INT8)]
+
+
+@pytest.mark.parametrize("precision", ["int8", "mixed"])
+def test_int8_and_mixed_transcribe_the_demo_questions_like_fp32(store, asr, questions, precision):
+    other = WhisperOnnx(store, BoardProfile.laptop(), AsrOptions("tiny.en", precision=precision))
+    for audio in questions:
+        assert normalise_words(other.transcribe(audio).text) == \
+            normalise_words(asr.transcribe(audio).text)

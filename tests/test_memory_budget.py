@@ -67,3 +67,34 @@ def test_a_missing_language_model_is_named_at_start_not_at_the_first_question(st
     (tmp_path / MANIFEST).write_bytes(store.manifest_path.read_bytes())  # no model files
     with pytest.raises(StoreError, match=f"{STORE_NAME}/lm.json: missing"):
         AnswerModel.check(ModelStore(tmp_path), "int8")
+
+
+ARENAS = """
+import ctypes, sys, threading
+import numpy as np
+from glasses.device.memory import one_heap_arena
+if sys.argv[1] == "one":
+    assert one_heap_arena()
+def work():
+    kept = [np.ones(200, np.float32) for _ in range(20000)]  # small blocks: malloc's arenas
+    del kept
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+@pytest.mark.parametrize("mode", ["one", "default"])
+def test_one_heap_arena_keeps_all_threads_on_one_heap(mode):
+    """glibc's malloc_stats lists one arena per heap; threads each get one by default."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    done = subprocess.run([sys.executable, "-c", ARENAS, mode], capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    arenas = done.stderr.count("Arena ")
+    assert arenas == 1 if mode == "one" else arenas > 1, done.stderr
