@@ -35,7 +35,8 @@ def runtime_files(board: BoardProfile, asr_model: str = ASR_MODEL,
         ocr.MODEL: [ocr.DET_FILE, ocr.REC_FILE, ocr.CLS_FILE],
         people.MODEL: [d.file for d in people.DETECTORS],  # "a person", and faces blurred
     }
-    files[text_embedding.MODEL] = [text_embedding.FILES[p["vision"]], text_embedding.VOCAB_FILE,
+    files[text_embedding.MODEL] = [text_embedding.FILES[text_embedding.PRECISION],
+                                   text_embedding.VOCAB_FILE,
                                    text_embedding.CONFIG_FILE]  # memory search
     if vlm_model == "student":
         files[student.STORE_NAME] = [student.ENCODER_FILE, student.LM_FILES[p["lm"]],

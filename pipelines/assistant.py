@@ -72,6 +72,9 @@ from glasses.pipelines.vad_stage import VadStage
 
 log = logging.getLogger(__name__)
 
+# the camera frames kept: 120 frames were 8 s and 110 MB at 15 frames a second, a fifth of
+# the rpi5 profile's peak; a question's frame is among the last 8 frames it was asked over
+FRAME_BUFFER_S = 4.0
 TEXT_FRAME_NS = NS_PER_S  # a question asked as text is about the frames of the last second
 HEARD_NS = NS_PER_S  # no glance this soon after speech was heard: speech recognition first
 
@@ -119,7 +122,7 @@ class Assistant:
         self.audio_stages = list(audio_stages)
         self.store = store or ModelStore()
         self.bus = EventBus()
-        self.frames = FrameBuffer(capacity=4 * 30)
+        self.frames = FrameBuffer(capacity=round(FRAME_BUFFER_S * options.board.camera_fps))
         self.mic_gate = Gate("mic-gate", is_open=not (options.push_to_talk or options.muted))
         self.camera_gate = Gate("camera-gate", is_open=options.camera_on)
         self._muted, self._talking = options.muted, False
@@ -171,6 +174,7 @@ class Assistant:
             camera.close()
             raise
         self.camera, self.microphone = camera, mic
+        self.frames.resize(round(FRAME_BUFFER_S * max(camera.fps, o.board.camera_fps)))
         vad_options = VadOptions(partial_every_ms=o.partial_every_ms, early_end=True,
                                  endpoint=o.endpoint)
         vad = VadStage(self.store, o.board, vad_options,

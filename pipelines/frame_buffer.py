@@ -38,6 +38,11 @@ class FrameBuffer(Stage):
             while self._frames and self._frames[0].t_ns <= self._floor_ns:
                 self._frames.popleft()
 
+    def resize(self, capacity: int) -> None:
+        """Keep the newest `capacity` frames from now on (at least 1)."""
+        with self._lock:
+            self._frames = deque(self._frames, maxlen=max(1, capacity))
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._frames)

@@ -36,3 +36,17 @@ def test_only_the_last_few_frames_compete():
     many = frames([0] + [2] * (RECENT + 2))
     assert sharpest(many).index > 0, "a sharp frame from long ago is not the one asked about"
     assert sharpest([]) is None
+
+
+def test_the_buffer_keeps_the_newest_frames_when_resized():
+    buffer = FrameBuffer(capacity=3)
+    for f in frames([0] * 5):
+        buffer.process(f)
+    assert [f.index for f in buffer.between(0, 10**12)] == [2, 3, 4]
+    buffer.resize(2)
+    assert [f.index for f in buffer.between(0, 10**12)] == [3, 4]
+    buffer.resize(4)
+    for f in frames([0] * 8)[5:]:
+        buffer.process(f)
+    assert [f.index for f in buffer.between(0, 10**12)] == [4, 5, 6, 7]
+
