@@ -199,7 +199,8 @@ def _summary(summary: SessionSummary, options: SessionOptions, scenario) -> dict
         "utterances": turns,
         "asked": [t for t in every if t["source"] == "text"],  # by text: API, control socket
         "display": {"frames": summary.display.frames, "fps": round(summary.display.fps, 2),
-                    "late_frames": summary.display.late},
+                    "late_frames": summary.display.late,
+                    "first_frame_s": summary.display.first_frame_s},
         "video": {"frames": camera.produced if camera else 0,
                   "dropped": camera.dropped if camera else 0},
         "chains": {c.source: dataclasses.asdict(c) for c in report.chains},
@@ -242,7 +243,9 @@ def _text(data: dict) -> str:
             lines.append(f"echo guard: {delay}, {g['silenced']} chunks of it silenced")
     d, v = data["display"], data["video"]
     lines.append(f"display: {d['frames']} frames, {d['fps']:.1f} fps, {d['late_frames']} late; "
-                 f"camera: {v['frames']} frames, {v['dropped']} dropped (stale)")
+                 f"camera: {v['frames']} frames, {v['dropped']} dropped (stale)"
+                 + (f"; first frame shown {d['first_frame_s']:.2f} s after the command"
+                    if d["first_frame_s"] is not None else ""))
     lines += [f"{e['device']} went away at {e['t']:.1f} s: {e['reason']}"
               if e["type"] == "device_lost" else
               f"{e['device']} back at {e['t']:.1f} s, after {e['away_s']:.1f} s away"

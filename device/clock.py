@@ -1,5 +1,6 @@
 """The one clock: monotonic nanoseconds, the time base of every frame stamp."""
 
+import os
 import time
 
 NS_PER_S = 1_000_000_000
@@ -25,3 +26,16 @@ def sleep_until(t_ns: int, stop=None) -> bool:
             return True
         if stop.wait(min(left / NS_PER_S, 0.1)):
             return False
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process was started (the command typed), to 10 ms; None where
+    /proc is missing. The kernel's count includes the interpreter's own start."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return round(uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"), 2)
+    except (OSError, ValueError, IndexError):
+        return None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from glasses.device.clock import now_ns
+from glasses.device.clock import now_ns, process_age_s
 from glasses.device.display import DisplayModel
 from glasses.pipelines.assistant import Assistant
 from glasses.pipelines.events import AnswerShown
@@ -28,6 +28,7 @@ class PresentStats:
     frames: int = 0
     late: int = 0  # frames drawn after their slot had passed
     wall_s: float = 0.0
+    first_frame_s: float | None = None  # cold start: the command -> the first frame shown
 
     @property
     def fps(self) -> float:
@@ -62,11 +63,14 @@ class Presenter:
                 frame = self._frame(now)
                 if self.recorder is not None:
                     self.recorder.write(frame)
-                self.stats.frames += 1
                 if self.window:
                     cv2.imshow(WINDOW, frame)
-                    if self._key(cv2.waitKey(1) & 0xFF):
-                        break
+                    key = cv2.waitKey(1) & 0xFF  # the window shows the frame in this call
+                if not self.stats.frames:
+                    self.stats.first_frame_s = process_age_s()
+                self.stats.frames += 1
+                if self.window and self._key(key):
+                    break
                 next_at += self.period_s
                 delay = next_at - time.monotonic()
                 if delay >= 0:

@@ -118,3 +118,35 @@ def test_a_failing_stage_ends_its_chain_with_its_error(media):
     assert stats.error == "stage fails: something specific is wrong" and stats.exit_code == 3
     assert video_stats.error is None and video_stats.produced == 60  # the rest ran on
     assert report.stuck_threads == []
+
+
+class Loads(Stage):
+    """Takes `seconds` to open (a model loading), or fails to; records open and close."""
+
+    def __init__(self, name: str, seconds: float, error: Exception | None = None):
+        self.name, self.seconds, self.error = name, seconds, error
+        self.opened_at: float | None = None
+        self.closed = False
+
+    def open(self):
+        time.sleep(self.seconds)
+        if self.error is not None:
+            raise self.error
+        self.opened_at = time.monotonic()
+
+    def close(self):
+        self.closed = True
+
+    def process(self, item):
+        yield item
+
+
+def test_a_stage_that_fails_to_open_fails_start_and_the_opened_are_closed(media):
+    video, wav = media
+    runner = Runner(RunnerOptions(mode=Mode.OFFLINE))
+    good, bad = Loads("good", 0.1), Loads("bad", 0.3, BadInput("model file truncated"))
+    runner.add_chain(MicrophoneSource(Microphone.from_wav(wav)), [good, bad])
+    with pytest.raises(BadInput, match="model file truncated"):
+        runner.start()
+    assert good.opened_at is not None and good.closed, "an opened stage is closed again"
+    assert not bad.closed

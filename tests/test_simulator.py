@@ -73,6 +73,8 @@ def test_headless_demo_records_what_the_window_would_show(store, tmp_path):
     data = json.loads(result.stdout)
     assert data["scenario"]["passed"] == data["scenario"]["graded"] == 2
     assert data["display"]["frames"] > 0 and data["video"]["dropped"] == 0
+    # the command -> the first frame: the interpreter, the models, then the first draw
+    assert 0.3 < data["display"]["first_frame_s"] < data["wall_s"] + 60
     assert data["stuck_threads"] == []
     for turn in data["utterances"]:
         assert 0 < turn["final_text_ms"] < min(turn["answer_shown_ms"], turn["spoken_ms"])
