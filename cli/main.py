@@ -11,6 +11,7 @@ import sys
 
 from glasses.cli import (
     asr_cmd,
+    bench_cmd,
     companion_cmd,
     deploy_cmd,
     distill_cmd,
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (doctor, models_cmd, simulate_cmd, asr_cmd, look_cmd, profile_cmd,
                    deploy_cmd, distill_cmd, route_cmd, memory_cmd, soak_cmd, companion_cmd,
-                   turns_cmd, wake_cmd):
+                   turns_cmd, wake_cmd, bench_cmd):
         module.register(commands)
     return parser
 

@@ -105,8 +105,9 @@ class WhisperOnnx:
         self._silence_failed: BaseException | None = None
         self._silence_ready = threading.Event()
         if options.window == "short":
-            threading.Thread(target=self._encode_silence, name="asr-silence",
-                             daemon=True).start()
+            # not a daemon: the interpreter's exit waits for it (onnxruntime aborts the
+            # process when it exits in the middle of a run)
+            threading.Thread(target=self._encode_silence, name="asr-silence").start()
         else:
             self._silence_ready.set()
 
