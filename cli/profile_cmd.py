@@ -152,7 +152,8 @@ def _measure(runs, name: str, board: BoardProfile, note: str, n: int, model: str
                   "dropped": sum(c.dropped for c in camera)},
         "display": {"fps": round(sum(r.display.frames for r in runs)
                                  / max(1e-9, sum(r.display.wall_s for r in runs)), 2),
-                    "late_frames": sum(r.display.late for r in runs)},
+                    "late_frames": sum(r.display.late for r in runs),
+                    "extra_frames": sum(r.display.extra for r in runs)},
         "profiler": {"span_record_us": round(cost_us, 3),
                      "spans_per_turn": round(spans_per_turn, 1),
                      "overhead_share": round(spans_per_turn * cost_us / 1e3 / turn_ms, 5)

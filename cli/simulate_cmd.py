@@ -200,6 +200,7 @@ def _summary(summary: SessionSummary, options: SessionOptions, scenario) -> dict
         "asked": [t for t in every if t["source"] == "text"],  # by text: API, control socket
         "display": {"frames": summary.display.frames, "fps": round(summary.display.fps, 2),
                     "late_frames": summary.display.late,
+                    "extra_frames": summary.display.extra,
                     "first_frame_s": summary.display.first_frame_s},
         "video": {"frames": camera.produced if camera else 0,
                   "dropped": camera.dropped if camera else 0},

@@ -78,7 +78,8 @@ class AsrStage(Stage):
             self._early = (bounds, text)
             if self.judge is not None:
                 self.judge.words(item.speech_end, text)
-            yield Transcript(t_ns=item.t_ns, text=text, final=False, start_ns=item.start_ns)
+            yield Transcript(t_ns=item.t_ns, text=text, final=False, start_ns=item.start_ns,
+                             frame=item.frame, ending=True)
             return
         run_options = ort.RunOptions()
         with self._lock:

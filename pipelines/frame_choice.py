@@ -49,9 +49,10 @@ def frame_for(buffer: FrameBuffer, start_ns: int, end_ns: int) -> VideoFrame | N
 
 
 class FrameChoice(Stage):
-    """Gives each final utterance its frame, as the VAD emits it (while the frame buffer
-    still holds the question's frames: in the simulated and offline modes the camera may
-    run seconds ahead of the speech recogniser). Partial utterances pass as they are."""
+    """Gives each final and `ending` utterance its frame, as the VAD emits it (while the
+    frame buffer still holds the question's frames: in the simulated and offline modes the
+    camera may run seconds ahead of the speech recogniser). Partial utterances pass as
+    they are."""
 
     name = "frame-choice"
 
@@ -59,6 +60,6 @@ class FrameChoice(Stage):
         self.buffer = buffer
 
     def process(self, item: Utterance) -> Iterable[Utterance]:
-        if not item.final:
+        if not (item.final or item.ending):
             return (item,)
         return (replace(item, frame=frame_for(self.buffer, item.start_ns, item.end_ns)),)

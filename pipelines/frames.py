@@ -77,8 +77,10 @@ class Transcript:
     """Recognised text of an utterance; `final` is False for partial hypotheses.
 
     `t_ns` is the utterance's end of speech (its capture time), `start_ns` its start;
-    `frame` the utterance's frame (final transcripts). A question asked as text has
-    `source` "text" and is stamped when it was asked."""
+    `frame` the utterance's frame (final and `ending` transcripts). `ending`: the words of
+    an early `ending` utterance, the question as it will be if the silence lasts (the
+    answering stage may work its answer out ahead). A question asked as text has `source`
+    "text" and is stamped when it was asked."""
 
     t_ns: int
     text: str
@@ -86,6 +88,7 @@ class Transcript:
     start_ns: int = 0
     frame: VideoFrame | None = None
     source: str = "voice"
+    ending: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Where questions meet: heard ones (the speech chain's final transcripts) and ones asked
 as text (the API, the control socket) go into one inbox, answered in order by one chain.
 
-`ToRequests` ends the speech chain by putting its final transcripts into the inbox;
+`ToRequests` ends the speech chain by putting its final transcripts into the inbox (and
+its early `ending` ones when nothing waits: see `SkillStage`, thinking ahead);
 `RequestSource` is the answering chain's source. The inbox is bounded; a question asked
 as text while it is full is refused, never silently lost.
 """
@@ -34,8 +35,22 @@ class Requests:
         try:
             self._queue.put(request, block=wait)
         except queue.Full:
-            raise BadInput(f"{CAPACITY} questions are already waiting; ask again later") from None
+            raise BadInput(f"{self.capacity} questions are already waiting; "
+                           "ask again later") from None
         self.high_water = max(self.high_water, self._queue.qsize())
+
+    def offer(self, request: Transcript) -> bool:
+        """Put `request` in if nothing waits (never waits, never raises): for what may be
+        dropped, an early transcript the answering stage could think ahead on (behind a
+        waiting question it would be skipped anyway, and it must not take a question's
+        room)."""
+        if self.closed or self._queue.qsize():
+            return False
+        try:
+            self._queue.put_nowait(request)
+        except queue.Full:
+            return False
+        return True
 
     def close(self) -> None:
         if not self.closed:
@@ -47,7 +62,8 @@ class Requests:
 
 
 class ToRequests(Stage):
-    """The last stage of the speech chain: final transcripts into the inbox."""
+    """The last stage of the speech chain: final transcripts into the inbox, and the early
+    `ending` ones when nothing waits (the answering stage thinks ahead on them)."""
 
     name = "to-requests"
 
@@ -55,8 +71,12 @@ class ToRequests(Stage):
         self.requests = requests
 
     def process(self, item: Transcript) -> Iterable[Transcript]:
-        if item.final and item.text.strip():
+        if not item.text.strip():
+            return ()
+        if item.final:
             self.requests.put(item)
+        elif item.ending:
+            self.requests.offer(item)
         return ()
 
     def close(self) -> None:

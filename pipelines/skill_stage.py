@@ -11,11 +11,21 @@ Before it is routed, a question is resolved against the conversation (`pipelines
 .py`): a follow-up is answered about an earlier turn's frame, repeats the last answer, or
 goes to the wearer's memory. The memory skills (`pipelines/memory_skills.py`) are built in
 beside the look skills; every answered look turn is noted in memory after its last piece.
+
+Thinking ahead: when the wearer stops, the early `ending` transcript (the question as it
+will be if the silence lasts) comes here while the end of the turn is still being judged
+(`pipelines/turn_judge.py`). A quick skill that changes nothing (`Skill.ahead`: identify,
+read, colour) works its answer out then; when the final transcript is that same question
+about that same frame, in an unchanged conversation, the answer is given at once. Nothing
+is shown or kept before the turn is known to have ended there.
 """
 
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
 
 from glasses.device.boards import BoardProfile
 from glasses.device.errors import BadInput
@@ -23,7 +33,7 @@ from glasses.models.deployment import open_vlm
 from glasses.models.intent import Intent
 from glasses.models.store import ModelStore
 from glasses.models.vlm import VlmOptions
-from glasses.pipelines.context import Follow, resolve
+from glasses.pipelines.context import Follow, Resolved, resolve
 from glasses.pipelines.frames import AnswerToken, Card, Transcript
 from glasses.pipelines.memory_skills import memory_skills
 from glasses.pipelines.remembering import Remembering, seen_of
@@ -69,6 +79,9 @@ class SkillStage(Stage):
         self.router = router_for(self.skills)
         self._by_name = {s.name: s for s in self.skills}
         self.history: deque[Exchange] = deque(maxlen=HISTORY)
+        self._version = 0  # counts changes to the conversation
+        self._ahead: _Ahead | None = None  # the answer worked out on an `ending` transcript
+        self.answered_ahead = 0  # questions answered from it
 
     def open(self) -> None:
         self.vlm = open_vlm(self.store, self.board, self.options)
@@ -83,6 +96,7 @@ class SkillStage(Stage):
                 self._skip(skill, f"failed to open: {type(e).__name__}: {e}")
 
     def cancel(self) -> None:
+        self._ahead = None
         self.vlm.cancel()
 
     def close(self) -> None:
@@ -92,16 +106,24 @@ class SkillStage(Stage):
             except Exception:
                 log.exception("closing skill %s", skill.name)
 
+    def supersedes(self, item: Transcript, newer) -> bool:
+        """Thinking ahead is pointless once anything newer waits."""
+        return item.ending
+
     def process(self, item: Transcript) -> Iterator[AnswerToken]:
-        if not item.final or not item.text.strip():
+        if not item.text.strip():
             return
         self.busy = True
         try:
-            yield from self._answer(item)
+            if item.ending:
+                self._think_ahead(item)
+            elif item.final:
+                yield from self._answer(item)
         finally:
             self.busy = False
 
-    def _answer(self, item: Transcript) -> Iterator[AnswerToken]:
+    def _route(self, item: Transcript) -> tuple[Skill, np.ndarray | None, Resolved]:
+        """The skill that answers `item`, the picture it is about, and how it follows on."""
         image = None if item.frame is None else item.frame.image
         resolved = resolve(item.text, self.history, item.t_ns)
         name = self.router.route(item.text)
@@ -111,7 +133,39 @@ class SkillStage(Stage):
             name = resolved.turn.skill
         elif resolved.follow is Follow.PAST:  # nothing recent fits: the wearer's memory
             name = "recall"
-        skill = self._by_name.get(name) or self._by_name[Intent.GENERAL.value]
+        return self._by_name.get(name) or self._by_name[Intent.GENERAL.value], image, resolved
+
+    def _request(self, item: Transcript, image: np.ndarray | None) -> Request:
+        look = getattr(self.vlm, "look", None)  # the teacher finds facts; the student not
+        return Request(item.text, item.t_ns, image, tuple(self.history), item.source,
+                       (lambda: look(image, Intent.GENERAL)) if look else None)
+
+    def _think_ahead(self, item: Transcript) -> None:
+        """Work out the answer to an `ending` transcript (the question as it will be if the
+        silence lasts) while the end of the turn is judged; `_answer` gives it if the final
+        transcript is that same question about that same frame, in the same conversation.
+        Only for skills marked `ahead`; a failure is left for the final to meet and report."""
+        self._ahead = None
+        skill, image, resolved = self._route(item)
+        if not skill.ahead or image is None or resolved.follow is Follow.REPEAT:
+            return
+        request = self._request(item, image)
+        try:
+            pieces = list(skill.handle(request))
+        except Exception:
+            return
+        self._ahead = _Ahead(_question_key(item), self._version, skill.name, request, pieces)
+
+    def _worked_out(self, item: Transcript, skill: Skill) -> tuple[Request, list] | None:
+        ahead, self._ahead = self._ahead, None
+        if (ahead is None or ahead.key != _question_key(item) or ahead.version != self._version
+                or ahead.skill != skill.name):
+            return None
+        self.answered_ahead += 1
+        return ahead.request, ahead.pieces
+
+    def _answer(self, item: Transcript) -> Iterator[AnswerToken]:
+        skill, image, resolved = self._route(item)
         said: list[str] = []
 
         def token(text: str, last: bool = False, card: Card | None = None) -> AnswerToken:
@@ -125,11 +179,13 @@ class SkillStage(Stage):
             said.append(NO_VIEW)
             yield token(NO_VIEW)
         else:
-            look = getattr(self.vlm, "look", None)  # the teacher finds facts; the student not
-            request = Request(item.text, item.t_ns, image, tuple(self.history), item.source,
-                              (lambda: look(image, Intent.GENERAL)) if look else None)
+            worked_out = self._worked_out(item, skill) if skill.ahead else None
+            request, pieces = worked_out or (None, None)
+            if request is None:
+                request = self._request(item, image)
+                pieces = skill.handle(request)
             try:
-                for piece in skill.handle(request):
+                for piece in pieces:
                     if isinstance(piece, Card):
                         yield token("", card=piece)
                         continue
@@ -147,6 +203,7 @@ class SkillStage(Stage):
         facts = request.found.get("facts") if request is not None else None
         looked = isinstance(skill, LookSkill) or skill.name in LOOKING
         if resolved.follow is not Follow.REPEAT:
+            self._version += 1
             self.history.append(Exchange(item.text, answer, skill.name, item.t_ns,
                                          image if looked else None, facts))
         yield token("", last=True)
@@ -155,6 +212,7 @@ class SkillStage(Stage):
 
     def _forget_context(self, since_ns: int) -> None:
         """Turns from `since_ns` on are dropped from the conversation (forgotten)."""
+        self._version += 1
         kept = [e for e in self.history if e.t_ns < since_ns]
         self.history.clear()
         self.history.extend(kept)
@@ -164,3 +222,21 @@ class SkillStage(Stage):
         self.skills.remove(skill)
         self._by_name.pop(skill.name, None)
         self.router = router_for(self.skills)
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """An answer worked out ahead (`SkillStage._think_ahead`), for the question `key`."""
+
+    key: tuple
+    version: int  # of the conversation it was worked out in
+    skill: str
+    request: Request
+    pieces: list
+
+
+def _question_key(item: Transcript) -> tuple:
+    """What a final transcript must share with an `ending` one to take its answer: the
+    words, the speech's bounds and the frame."""
+    frame = None if item.frame is None else item.frame.index
+    return item.text, item.t_ns, item.start_ns, frame

@@ -91,6 +91,10 @@ class Skill:
     name: str = "skill"
     examples: tuple[str, ...] = ()
     keywords: str | None = None  # a regular expression over the lowercased words
+    # True: the answer may be worked out ahead, on the question as heard when the wearer
+    # stops (before the pause is known to end the turn), and given only if it does: for a
+    # quick handler that changes nothing (`pipelines/skill_stage.py`)
+    ahead: bool = False
 
     def open(self, env: SkillEnv) -> None:
         """Called once before the first request."""
@@ -112,6 +116,7 @@ class LookSkill(Skill):
         self.name = intent.value
         self.examples = EXAMPLES[intent]
         self.keywords = KEYWORDS.get(intent)
+        self.ahead = intent is not Intent.GENERAL  # the language model's answers take long
 
     def handle(self, request: Request) -> Iterator[str]:
         stream = self.env.vlm.stream(request.image, request.text, self.intent)

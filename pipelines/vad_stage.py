@@ -127,7 +127,9 @@ class VadStage(Stage):
 
     def _partial(self) -> Iterator[Utterance]:
         """The speech so far, every `partial_every_ms` while the wearer speaks; and, with
-        `early_end`, the utterance as it would end, once its padding has been heard."""
+        `early_end`, the utterance as it would end, once its padding has been heard. No
+        partial once a silence began: it would hold the speech recognition the early
+        utterance (the one the final reuses) needs, and is preempted by it anyway."""
         every = self.options.partial_every_ms * SAMPLE_RATE // 1000
         start = self._endpointer.speech_start
         if start is None:
@@ -137,7 +139,7 @@ class VadStage(Stage):
                 and self._pos >= silence + self._tail):
             self._early_sent = silence
             yield self._utterance(start, silence, silence + self._tail, False, ending=True)
-        elif every and self._pos - self._last_partial >= every:
+        elif every and silence is None and self._pos - self._last_partial >= every:
             self._last_partial = self._pos
             yield self._utterance(start, self._pos, self._pos, False)
 

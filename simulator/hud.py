@@ -43,15 +43,19 @@ class HudView:
 
 
 class HudState:
-    """A `HudView` shared between threads."""
+    """A `HudView` shared between threads. `answer_arrived` is set when an answer's first
+    words arrive (the presenter draws them at once, not at its next frame)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._view = HudView()
+        self.answer_arrived = threading.Event()
 
     def update(self, **fields) -> None:
         with self._lock:
-            self._view = replace(self._view, **fields)
+            old, self._view = self._view, replace(self._view, **fields)
+        if self._view.answer and not old.answer:
+            self.answer_arrived.set()
 
     def get(self) -> HudView:
         with self._lock:

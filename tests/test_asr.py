@@ -148,3 +148,26 @@ def test_int8_and_mixed_transcribe_the_demo_questions_like_fp32(store, asr, ques
     for audio in questions:
         assert normalise_words(other.transcribe(audio).text) == \
             normalise_words(asr.transcribe(audio).text)
+
+
+def test_no_partial_is_sent_once_a_silence_began(store):
+    """The early utterance is what the final reuses: a partial sent in the silence would
+    hold speech recognition while it waits."""
+    from glasses.models.vad import VadOptions
+    from glasses.pipelines.frames import AudioChunk
+    from glasses.pipelines.vad_stage import VadStage
+
+    vad = VadStage(store, BoardProfile.laptop(),
+                   VadOptions(endpoint="turn", partial_every_ms=64, early_end=True))
+    vad.open()
+    audio = load_audio(DEMO)[: int(4.5 * SAMPLE_RATE)]  # the first question, then silence
+    kinds = []
+    for offset in range(0, len(audio), 512):
+        chunk = AudioChunk(t_ns=offset * 62_500, samples=audio[offset : offset + 512],
+                           offset=offset)
+        for u in vad.process(chunk):  # the stage is paused where it sent `u`
+            in_silence = vad._endpointer.silence_from is not None
+            kinds.append("final" if u.final else "ending" if u.ending else
+                         "partial in silence" if in_silence else "partial")
+    assert kinds.count("partial") >= 5 and kinds.count("ending") >= 1
+    assert kinds[-1] == "final" and "partial in silence" not in kinds

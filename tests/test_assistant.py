@@ -132,3 +132,27 @@ def test_a_spoken_question_is_heard_and_a_muted_one_is_not(store, tmp_path):
     finals = [e for e in heard if isinstance(e, ev.FinalTranscript)]
     assert len(finals) == 1, [e.text for e in finals]
     assert finals[0].speech_end_ns - a.start_ns > first_end * 1e9, "the second one"
+
+
+def test_an_early_transcript_goes_to_the_answering_chain_only_when_no_question_waits():
+    from glasses.device.errors import BadInput
+    from glasses.pipelines.frames import Transcript
+    from glasses.pipelines.requests import Requests, ToRequests
+
+    requests = Requests(capacity=2)
+    to_requests = ToRequests(requests)
+    early = Transcript(1, "What is this?", False, 0, ending=True)
+    partial = Transcript(1, "What is", False, 0)
+    to_requests.process(partial)
+    to_requests.process(early)
+    assert requests.get(0.1) is early, "a partial is not a question; an early one is offered"
+    question = Transcript(2, "Read it.", True, 1)
+    to_requests.process(question)
+    to_requests.process(early)  # behind a waiting question it is not let in
+    to_requests.process(Transcript(3, "What colour is it?", True, 2))
+    assert [requests.get(0.1).text for _ in range(2)] == ["Read it.", "What colour is it?"]
+    requests.put(question)
+    requests.put(question)
+    with pytest.raises(BadInput, match="2 questions are already waiting"):
+        requests.put(question, wait=False)
+    assert not requests.offer(early), "never waits, never raises"

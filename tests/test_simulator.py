@@ -53,6 +53,20 @@ def events_of(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def test_the_hud_says_when_an_answer_first_arrives():
+    hud = HudState()
+    hud.update(status="thinking", question="What is this?", answer="")
+    assert not hud.answer_arrived.is_set(), "a question is not an answer"
+    hud.update(answer="It looks")
+    assert hud.answer_arrived.is_set()
+    hud.answer_arrived.clear()
+    hud.update(answer="It looks like a cup.")
+    assert not hud.answer_arrived.is_set(), "only the first words wake the display"
+    hud.update(question="Read it.", answer="")
+    hud.update(answer="It says")
+    assert hud.answer_arrived.is_set(), "the next turn's answer does"
+
+
 def test_gates_silence_audio_and_withhold_frames():
     gate = Gate("mic-gate")
     chunk = AudioChunk(0, np.ones(512, np.float32), 0)
@@ -78,6 +92,8 @@ def test_headless_demo_records_what_the_window_would_show(store, tmp_path):
     assert data["stuck_threads"] == []
     for turn in data["utterances"]:
         assert 0 < turn["final_text_ms"] < min(turn["answer_shown_ms"], turn["spoken_ms"])
+    # an answer is drawn when it arrives, between the frames; the recording keeps its rate
+    assert 1 <= data["display"]["extra_frames"] <= len(data["utterances"])
     kinds = [e["type"] for e in events_of(events)]
     for kind in ("session_start", "utterance", "partial_transcript", "final_transcript",
                  "answer_start", "answer_token", "answer", "answer_shown", "spoken",

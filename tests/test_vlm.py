@@ -134,3 +134,32 @@ def test_look_stage_answers_about_the_frame_chosen_when_speech_ended(store, coff
     unseen = list(stage.process(Transcript(900 * ms, "What is this?", True, 800 * ms)))
     assert "".join(t.text for t in unseen) == NO_VIEW
     assert list(stage.process(Transcript(800 * ms, "What is", False))) == []
+
+
+def test_the_look_stage_works_the_answer_out_ahead_and_gives_it_only_to_that_question(
+        store, coffee):
+    from glasses.pipelines.frames import Transcript, VideoFrame
+    from glasses.pipelines.skill_stage import SkillStage
+    from glasses.pipelines.skills import builtin_skills
+
+    assert [s.name for s in builtin_skills() if s.ahead] == ["identify", "read", "colour"], (
+        "the language model's answers take too long to work out ahead")
+    ms = 1_000_000
+    stage = SkillStage(store, BoardProfile.laptop())
+    stage.open()
+    view = VideoFrame(300 * ms, coffee, 3)
+    ahead = Transcript(400 * ms, "What is this?", False, 100 * ms, frame=view, ending=True)
+    assert list(stage.process(ahead)) == [], "nothing is shown before the turn has ended"
+    tokens = list(stage.process(Transcript(400 * ms, "What is this?", True, 100 * ms,
+                                           frame=view)))
+    assert "".join(t.text for t in tokens) == ESPRESSO and tokens[-1].last
+    assert all(t.t_ns == 400 * ms for t in tokens) and stage.answered_ahead == 1
+    assert stage.history[-1].question == "What is this?", "the turn is kept as any other"
+
+    # the wearer went on after that pause: the turn that ends later is answered afresh,
+    # about its own frame, and what was worked out on the coffee is not given
+    sign = VideoFrame(900 * ms, sign_view("EXIT", np.random.default_rng(0)), 9)
+    list(stage.process(Transcript(1000 * ms, "Read it.", False, 600 * ms, frame=view,
+                                  ending=True)))
+    later = list(stage.process(Transcript(1500 * ms, "Read it.", True, 600 * ms, frame=sign)))
+    assert "".join(t.text for t in later) == 'It says "EXIT".' and stage.answered_ahead == 1
