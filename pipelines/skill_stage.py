@@ -179,11 +179,12 @@ class SkillStage(Stage):
             said.append(NO_VIEW)
             yield token(NO_VIEW)
         else:
-            worked_out = self._worked_out(item, skill) if skill.ahead else None
-            request, pieces = worked_out or (None, None)
-            if request is None:
+            worked_out = self._worked_out(item, skill)
+            if worked_out is None:
                 request = self._request(item, image)
                 pieces = skill.handle(request)
+            else:
+                request, pieces = worked_out
             try:
                 for piece in pieces:
                     if isinstance(piece, Card):
