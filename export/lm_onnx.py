@@ -136,8 +136,12 @@ class Llama(nn.Module):
             x = x + b.o(a)
             h = b.ffn_norm(x)
             x = x + b.down(F.silu(b.gate(h)) * b.up(h))
-        logits = self.norm(x[-1:]) @ self.embed_t  # (1, vocab)
+        logits = self.project(self.norm(x[-1:]))  # (1, vocab)
         return logits, torch.stack(new_k), torch.stack(new_v)
+
+    def project(self, h: Tensor) -> Tensor:
+        """Normed hidden states (n, d) -> logits over the vocabulary (n, n_vocab)."""
+        return h @ self.embed_t
 
     def empty_cache(self) -> Tensor:
         d = self.dims
@@ -194,3 +198,52 @@ def quantize_int8(src: Path, dst: Path, block: int = 32) -> Path:
     finally:
         logger.setLevel(level)
     return dst
+
+
+def gather_int8(path: Path) -> int:
+    """Store each float table that only Gathers read (columns, axis 1: a token embedding
+    whose projection is not tied to it) as int8 with one symmetric scale per column, read
+    and dequantised column by column: a quarter of the bytes (the student's 113 MB input
+    embedding -> 28 MB). Rewrites `path` in place; returns the tables converted."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    users: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    converted = 0
+    for table, nodes in users.items():
+        tensor = inits.get(table)
+        if tensor is None or tensor.data_type != onnx.TensorProto.FLOAT or len(tensor.dims) != 2:
+            continue
+        axes = {next((a.i for a in n.attribute if a.name == "axis"), 0) for n in nodes}
+        if {n.op_type for n in nodes} != {"Gather"} or axes != {1} or any(
+                n.input[0] != table for n in nodes):
+            continue
+        w = numpy_helper.to_array(tensor)
+        scale = (np.abs(w).max(axis=0) / 127).clip(min=1e-12).astype(np.float32)
+        q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+        graph.initializer.remove(tensor)
+        graph.initializer.extend([numpy_helper.from_array(q, f"{table}_int8"),
+                                  numpy_helper.from_array(scale, f"{table}_scale"),
+                                  numpy_helper.from_array(np.zeros_like(scale, np.int8),
+                                                          f"{table}_zero")])
+        for node in nodes:
+            ids, out = node.input[1], node.output[0]
+            i = list(graph.node).index(node)
+            graph.node.remove(node)
+            graph.node.insert(i, helper.make_node(
+                "DequantizeLinear", [f"{out}_q", f"{out}_s", f"{out}_z"], [out], axis=1))
+            for name, src in ((f"{out}_z", f"{table}_zero"), (f"{out}_s", f"{table}_scale")):
+                graph.node.insert(i, helper.make_node("Gather", [src, ids], [name], axis=0))
+            graph.node.insert(i, helper.make_node("Gather", [f"{table}_int8", ids],
+                                                  [f"{out}_q"], axis=1))
+        converted += 1
+    if converted:
+        onnx.save(model, str(path))
+    return converted

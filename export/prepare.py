@@ -87,12 +87,14 @@ def recipes() -> list[Recipe]:
     from glasses.export.lm_build import lm_recipe
     from glasses.export.ocr_build import ocr_recipe
     from glasses.export.people_build import people_recipe
+    from glasses.export.student_recipe import student_recipe
     from glasses.export.vision_build import vision_recipe
     from glasses.export.wake_build import wake_recipes
 
     return [*(_extraction_recipe(e) for e in EXTRACTIONS),
             _whisper_recipe("tiny.en"), _whisper_recipe("base"), vision_recipe(), ocr_recipe(),
-            lm_recipe(), embedder_recipe(), *wake_recipes(), people_recipe()]
+            lm_recipe(), embedder_recipe(), *wake_recipes(), people_recipe(),
+            student_recipe()]  # last: it reads the language model's, classifier's entries
 
 
 def prepare(store: ModelStore, progress: Progress, names: list[str] | None = None) -> dict:

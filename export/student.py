@@ -1,40 +1,51 @@
-"""The student's parts in torch: image encoder + projector, low-rank adapters, and the
-batched forward used to train it; and its export to the graphs `models/student.py` runs.
+"""The student's parts in torch: image encoder + projector, the compact language model
+(kept layers, low-rank adapters, an answer head), and the batched forward used to train
+it; and its export to the graphs `models/student.py` runs.
 
-Visual tokens (see `models/student.py`): for each of the `n_labels` likeliest classes of
-the image encoder's ImageNet head, the first `label_tokens` token embeddings of its name
-(a fixed table, padded with zeros) - the language model reads a class name as it reads
-text, so naming generalises to classes no training image showed - then `n_visual`
-tokens projected (an MLP) from the pooled features, `n_confidence` tokens projected from
-how sure the classifier is: the top confidences and their logarithms, each kind's summed
-probability (dog, cat, ...; a fixed matrix over the classes), and `n_colour` tokens from
-`grid` x `grid` colour grids of the whole input and of its centre. The confidences and
-kind probabilities are also given as thermometer codes (a steep step at every
-`1 / LEVELS`), and each centre cell's colour as hue, saturation, value and lightness codes
-(`colour_codes`), so that an answer that flips at a confidence or a hue is one step of the
-input away. Only the projectors and the adapters train; MobileNetV2 and SmolLM2 stay frozen.
+The student sees with the teacher's eyes: the teacher's classifier (EfficientNet-Lite0),
+and the facts its people detector and colour reader find (`models.student.image_facts`);
+what it distils is the answering. Visual tokens (see `models/student.py`): for each of the
+`n_labels` likeliest classes of the classifier's ImageNet head, the first `label_tokens`
+token embeddings of its name (a fixed table, padded with zeros) - the language model reads
+a class name as it reads text, so naming generalises to classes no training image showed -
+then `n_visual` tokens projected (an MLP) from the pooled features, `n_confidence` tokens
+projected from how sure the classifier is: the top confidences and their logarithms, each
+kind's summed probability (dog, cat, ...; a fixed matrix over the classes), and the people
+count; and `n_colour` tokens from `grid` x `grid` colour grids of the whole input and of
+its centre, and the colour reader's object colour. The confidences and kind probabilities
+are also given as thermometer codes (a steep step at every `1 / LEVELS`), and colours as
+hue, saturation, value and lightness codes (`colour_codes`), so that an answer that flips
+at a confidence or a hue is one step of the input away.
 
-What it took (held-out agreement with the teacher): 4 tokens from the pooled features let
-the student recognise the 19 training photos instead of reading the confidence (61-63%), so
-`n_visual` is 0 by default (66%); confidence and colour sharing 4 tokens, the colours'
-variation drowned the confidence (58-61%, whatever the codes); tokens of their own and the
-counterfactual examples of `export/distill.py`: 88%.
+The language model is small where it costs: `layers` of SmolLM2's 30 (evenly spaced,
+copied from the teacher's), low-rank adapters on their projections, and an output head
+over an answer vocabulary (`answer_vocab`: ~10k of 49k tokens) instead of the whole tied
+embedding. Only the projectors and the adapters train (the head too with `train_head`);
+the classifier, the token embeddings and the kept layers' weights stay frozen.
+
+What it took (held-out agreement with the teacher, the 30-layer student of stop 7, with
+MobileNetV2 as its eyes): 4 tokens from the pooled features let the student recognise the
+19 training photos instead of reading the confidence (61-63%), so `n_visual` is 0 by
+default (66%); confidence and colour sharing 4 tokens, the colours' variation drowned the
+confidence (58-61%, whatever the codes); tokens of their own and the counterfactual
+examples of `export/distill.py`: 88%.
 
 This is build-time code (torch).
 """
 
-from dataclasses import asdict, dataclass
+import copy
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glasses.export.lm_onnx import OPSET, Llama, _rotate_half
 from glasses.export.whisper_onnx import GraphSpec
-from glasses.models.vision import TORCHVISION_MEAN, TORCHVISION_STD
 
-ENCODER_GRAPH = GraphSpec("encoder.onnx", ("image",), ("visual",), {})
+ENCODER_GRAPH = GraphSpec("encoder.onnx", ("image", "facts"), ("visual",), {})
 LM_GRAPH = GraphSpec(
     "lm.onnx",
     ("visual", "tokens", "past_k", "past_v"),
@@ -54,8 +65,13 @@ class StudentDims:
     n_colour: int = 2  # tokens projected from the colour measurements
     measure_hidden: int = 512  # their MLPs' width
     grid: int = 4  # colour grid side
-    lora_rank: int = 8  # adapters on every attention q and v projection; 0: none
-    lora_alpha: float = 16.0
+    lora_rank: int = 16  # adapters on the kept layers' `lora_on` projections; 0: none
+    lora_alpha: float = 32.0
+    lora_on: tuple[str, ...] = ("q", "k", "v", "o", "gate", "up", "down")
+    layers: int = 8  # language-model layers kept, evenly spaced from the first to the last
+    train_head: bool = False  # train the answer head (else the tied embedding's columns)
+    common_tokens: int = 8192  # the answer vocabulary: the tokenizer's first (most frequent
+    # merges) plus every token of the training answers and class names; 0: the whole one
 
     @property
     def visual_tokens(self) -> int:
@@ -85,16 +101,20 @@ class LoraLinear(nn.Module):
         return out
 
 
-def add_lora(lm: Llama, rank: int, alpha: float) -> list[nn.Parameter]:
-    """Freeze `lm`, wrap its q and v projections with adapters; the adapters' parameters."""
+def add_lora(lm: Llama, dims: StudentDims) -> list[nn.Parameter]:
+    """Freeze `lm`, wrap its `dims.lora_on` projections with adapters; the parameters
+    that train: the adapters' and a compact model's answer head."""
     for p in lm.parameters():
         p.requires_grad_(False)
     params = []
-    if rank <= 0:
+    if isinstance(lm, CompactLM) and dims.train_head:
+        lm.head_t.requires_grad_(True)
+        params.append(lm.head_t)
+    if dims.lora_rank <= 0:
         return params
     for block in lm.blocks:
-        for name in ("q", "v"):
-            wrapped = LoraLinear(getattr(block, name), rank, alpha)
+        for name in dims.lora_on:
+            wrapped = LoraLinear(getattr(block, name), dims.lora_rank, dims.lora_alpha)
             setattr(block, name, wrapped)
             params += [wrapped.a, wrapped.b]
     return params
@@ -102,10 +122,72 @@ def add_lora(lm: Llama, rank: int, alpha: float) -> list[nn.Parameter]:
 
 def merge_lora(lm: Llama) -> Llama:
     for block in lm.blocks:
-        for name in ("q", "v"):
-            if isinstance(layer := getattr(block, name), LoraLinear):
+        for name, layer in list(block.named_children()):
+            if isinstance(layer, LoraLinear):
                 setattr(block, name, layer.merged())
     return lm
+
+
+def kept_layers(n_layer: int, keep: int) -> list[int]:
+    """`keep` layer indices of `n_layer`, evenly spaced, the first and the last among them."""
+    if not 1 <= keep <= n_layer:
+        raise ValueError(f"cannot keep {keep} of {n_layer} layers")
+    if keep == 1:
+        return [n_layer - 1]
+    return sorted({round(i * (n_layer - 1) / (keep - 1)) for i in range(keep)})
+
+
+def answer_vocab(name_ids: list[list[int]], answer_ids: list[list[int]], n_vocab: int,
+                 common: int, always: list[int]) -> list[int]:
+    """The token ids the student may say: the `common` first ones (byte-level BPE gives
+    frequent merges low ids), the class names' and the training answers' tokens, and
+    `always` (the stop ids); all of them when `common` is 0."""
+    if common <= 0:
+        return list(range(n_vocab))
+    kept = set(range(min(common, n_vocab))) | set(always)
+    for ids in (*name_ids, *answer_ids):
+        kept.update(ids)
+    return sorted(kept)
+
+
+class CompactLM(Llama):
+    """A student's language model: `layers` of a base Llama (copies: adapters added to
+    them leave the base as it was), its
+    token embeddings to read with, and a head over `vocab` alone to answer with (started
+    from the tied embedding's columns, then trained). `project` gives full-vocabulary
+    logits, -1e9 outside `vocab`, so the graph's interface stays the base model's; `head`
+    gives the compact ones training scores."""
+
+    def __init__(self, base: Llama, layers: list[int], vocab: list[int]):
+        nn.Module.__init__(self)
+        self.dims = replace(base.dims, n_layer=len(layers))
+        self.embed_t = base.embed_t
+        self.blocks = nn.ModuleList(copy.deepcopy(base.blocks[i]) for i in layers)
+        self.norm = base.norm
+        self.register_buffer("inv_freq", base.inv_freq, persistent=False)
+        self.register_buffer("vocab", torch.tensor(vocab, dtype=torch.long))
+        index = torch.full((base.dims.n_vocab,), -1, dtype=torch.long)
+        index[self.vocab] = torch.arange(len(vocab))
+        self.register_buffer("index", index)  # full id -> head row, -1 outside the vocabulary
+        self.head_t = nn.Parameter(base.embed_t.detach()[:, self.vocab].clone())
+
+    def head(self, h: Tensor) -> Tensor:
+        return h @ self.head_t
+
+    def project(self, h: Tensor) -> Tensor:
+        full = torch.full((h.shape[0], self.dims.n_vocab), -1e9)
+        return full.scatter(1, self.vocab[None].expand(h.shape[0], -1), self.head(h))
+
+    def head_targets(self, ids: Tensor) -> Tensor:
+        rows = self.index[ids]
+        if bool((rows < 0).any()):
+            missing = sorted(set(ids[rows < 0].tolist()))[:5]
+            raise ValueError(f"answer tokens outside the student's vocabulary: {missing}")
+        return rows
+
+
+def compact_lm(base: Llama, dims: StudentDims, vocab: list[int]) -> CompactLM:
+    return CompactLM(base, kept_layers(base.dims.n_layer, dims.layers), vocab)
 
 
 class Projector(nn.Module):
@@ -179,29 +261,44 @@ def colour_codes(rgb: Tensor) -> Tensor:
     return codes.flatten(1)
 
 
+PEOPLE_CODES = 7  # how many people the detector counts, one-hot: 0, 1, ..., 5, more
+
+
+def people_codes(people: Tensor) -> Tensor:
+    """(B, 1) people counted -> (B, PEOPLE_CODES) one-hot, the last code for "more"."""
+    count = people.clamp(0, PEOPLE_CODES - 1)
+    return (count == torch.arange(PEOPLE_CODES, dtype=people.dtype)).to(people.dtype)
+
+
 def confidence_width(dims: StudentDims, n_kinds: int) -> int:
-    """How many measurements say how sure the classifier is: top confidences, their logs,
-    the kinds' probabilities, and thermometers of the confidences and kinds."""
-    return 2 * dims.n_labels + n_kinds + (dims.n_labels + n_kinds) * (LEVELS - 1)
+    """How many measurements say how sure the classifier and the people detector are: top
+    confidences, their logs, the kinds' probabilities, thermometers of the confidences and
+    kinds, and the people count."""
+    return (2 * dims.n_labels + n_kinds + (dims.n_labels + n_kinds) * (LEVELS - 1)
+            + PEOPLE_CODES)
 
 
 def colour_width(dims: StudentDims) -> int:
-    """How many measurements say the colours: two RGB grids and the centre cells' codes."""
+    """How many measurements say the colours: two RGB grids, the centre cells' codes and
+    the codes of the colour reader's object colour."""
     cells = dims.grid * dims.grid
-    return 2 * 3 * cells + cells * COLOUR_CODES
+    return 2 * 3 * cells + (cells + 1) * COLOUR_CODES
 
 
 class ImageEncoder(nn.Module):
-    """image (B, 3, 224, 224) normalised -> visual (B, visual_tokens, d_model)."""
+    """image (B, 3, 224, 224) normalised, facts (B, 4) what the teacher's own readers find
+    (`models.student.image_facts`: the people count, the object's colour) -> visual
+    (B, visual_tokens, d_model)."""
 
     def __init__(self, backbone: nn.Module, label_embeds: Tensor, kinds: Tensor,
-                 projector: Projector, dims: StudentDims):
+                 projector: Projector, dims: StudentDims, mean: np.ndarray, std: np.ndarray):
         super().__init__()
         self.backbone, self.projector, self.dims = backbone, projector, dims
         self.register_buffer("label_embeds", label_embeds)  # (classes, label_tokens, d)
         self.register_buffer("kinds", kinds)  # (classes, n_kinds): 1 where a class is a kind
-        self.register_buffer("mean", torch.tensor(TORCHVISION_MEAN / 255).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(TORCHVISION_STD / 255).view(1, 3, 1, 1))
+        # the backbone's input normalisation (RGB, 0-255), to recover the colours
+        self.register_buffer("mean", torch.tensor(mean / 255).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std / 255).view(1, 3, 1, 1))
 
     @property
     def confidence_columns(self) -> slice:
@@ -214,28 +311,30 @@ class ImageEncoder(nn.Module):
         """Where the colour measurements lie in `frozen_part`'s output (they end it)."""
         return slice(self.confidence_columns.stop, self.projector.n_in)
 
-    def frozen_part(self, image: Tensor) -> tuple[Tensor, Tensor]:
+    def frozen_part(self, image: Tensor, facts: Tensor) -> tuple[Tensor, Tensor]:
         """What the frozen encoder gives: (projector input (B, n_in): pooled features,
-        confidence measurements, colour measurements; top class ids)."""
-        f = self.backbone.features(image).mean((2, 3))
-        probs = F.softmax(self.backbone.classifier(f), dim=-1)
+        confidence measurements (the people count's among them), colour measurements; top
+        class ids)."""
+        logits, f = self.backbone(image)
+        probs = F.softmax(logits, dim=-1)
         top_p, top_i = probs.topk(self.dims.n_labels, dim=-1)
         side = image.shape[-1]
         centre = image[:, :, side // 4 : side - side // 4, side // 4 : side - side // 4]
         grids = [F.adaptive_avg_pool2d(x, self.dims.grid).flatten(1) for x in (image, centre)]
         kinds = probs @ self.kinds
         confidence = [top_p, torch.log(top_p.clamp_min(1e-4)), kinds, thermometer(top_p),
-                      thermometer(kinds)]
+                      thermometer(kinds), people_codes(facts[:, :1])]
         rgb = (grids[1].view(-1, 3, self.dims.grid ** 2) * self.std.flatten(1)[..., None]
                + self.mean.flatten(1)[..., None]).clamp(0, 1)
-        return torch.cat([f, *confidence, *grids, colour_codes(rgb)], dim=1), top_i
+        read = colour_codes(facts[:, 1:4, None])  # the colour reader's object colour
+        return torch.cat([f, *confidence, *grids, colour_codes(rgb), read], dim=1), top_i
 
     def tokens(self, h: Tensor, top_i: Tensor) -> Tensor:
         names = self.label_embeds[top_i].flatten(1, 2)  # (B, n_labels * label_tokens, d)
         return torch.cat([names, self.projector(h)], dim=1)
 
-    def forward(self, image: Tensor) -> Tensor:
-        return self.tokens(*self.frozen_part(image))
+    def forward(self, image: Tensor, facts: Tensor) -> Tensor:
+        return self.tokens(*self.frozen_part(image, facts))
 
 
 def label_table(lm: Llama, name_ids: list[list[int]], label_tokens: int) -> Tensor:
@@ -296,7 +395,8 @@ def export_student(encoder: ImageEncoder, lm: Llama, folder: Path) -> tuple[Path
              torch.randint(0, d.n_vocab, (1, 2), generator=g), cache, cache.clone())
     paths = folder / ENCODER_GRAPH.file, folder / LM_GRAPH.file
     with torch.no_grad():
-        torch.onnx.export(encoder, (torch.randn(1, 3, 224, 224, generator=g),), str(paths[0]),
+        torch.onnx.export(encoder, (torch.randn(1, 3, 224, 224, generator=g),
+                                    torch.full((1, 4), 0.5)), str(paths[0]),
                           input_names=list(ENCODER_GRAPH.inputs),
                           output_names=list(ENCODER_GRAPH.outputs), opset_version=OPSET,
                           dynamo=False)

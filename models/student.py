@@ -1,13 +1,17 @@
 """The distilled student: one image + text -> text model, on onnxruntime alone.
 
 Two graphs, built by `glasses distill` (`export/distill.py`, `export/student.py`):
-- `encoder.onnx`: image (1, 3, 224, 224), normalised as for the classifier -> visual
-  (1, m, d_model): the names of the image's two likeliest ImageNet classes (MobileNetV2)
-  as the language model's own token embeddings, then tokens projected from measurements:
-  its confidences, each kind's probability and coarse colour grids (`export/student.py`);
-- `lm.onnx` / `lm.int8.onnx`: SmolLM2 with its low-rank adapters merged: visual (1, m, d),
-  tokens (1, n), past_k, past_v -> logits of the last position, the grown cache. The
-  visual embeddings go before the tokens; decoding steps pass m = 0.
+- `encoder.onnx`: image (1, 3, 224, 224), normalised as for the classifier, and facts
+  (1, 4): what the teacher's own readers find (`image_facts`) -> visual
+  (1, m, d_model): the names of the image's two likeliest ImageNet classes (by the
+  teacher's classifier, EfficientNet-Lite0) as the language model's own token
+  embeddings, then tokens projected from measurements: its confidences, each kind's
+  probability, the people count, coarse colour grids and the colour reader's object
+  colour (`export/student.py`);
+- `lm.onnx` / `lm.int8.onnx`: some of SmolLM2's layers with low-rank adapters merged,
+  and a head over the words answers need: visual (1, m, d), tokens (1, n), past_k,
+  past_v -> logits of the last position, the grown cache. The visual embeddings go
+  before the tokens; decoding steps pass m = 0.
 
 The prompt: "<|im_start|>user\\n" (its cache computed once), the visual tokens, then
 "\\n{question}<|im_end|>\\n<|im_start|>assistant\\n". Text is still read by OCR, and the
@@ -26,12 +30,14 @@ from glasses.device.boards import BoardProfile
 from glasses.device.errors import BadInput
 from glasses.models import answers
 from glasses.models.bpe import ByteBPE
+from glasses.models.colour import name_colour
 from glasses.models.decoding import greedy
 from glasses.models.intent import Intent, intent_of
 from glasses.models.ocr import TextReader
+from glasses.models.people import People
 from glasses.models.sessions import create_session
 from glasses.models.store import ModelStore
-from glasses.models.vision import TORCHVISION_MEAN, TORCHVISION_STD, as_bgr, preprocess
+from glasses.models.vision import as_bgr, preprocess
 from glasses.models.vlm import AnswerStream, VlmOptions, check_question, guarded, timed, words
 
 STORE_NAME = "look-student"
@@ -46,6 +52,14 @@ def prompt_ids(bpe: ByteBPE, chat: dict, question: str) -> tuple[list[int], list
     after = [*bpe.encode("\n" + question), chat["im_end_id"], *bpe.encode("\n"),
              chat["im_start_id"], *bpe.encode("assistant\n")]
     return before, after
+
+
+def image_facts(people: People, image: np.ndarray) -> np.ndarray:
+    """(1, 4) float32: how many people the teacher's detector counts, and the RGB (0-1) of
+    the object the colour reader finds at the centre: what the teacher's answers draw on
+    beside the classifier, measured as the teacher measures it."""
+    rgb = name_colour(image).rgb
+    return np.array([[people.count(image), *(c / 255 for c in rgb)]], np.float32)
 
 
 class Student:
@@ -63,10 +77,14 @@ class Student:
         tok = self.config["tokenizer"]
         self.bpe = ByteBPE(tok["tokens"], tok["merges"], tok["special"])
         self.chat = self.config["chat"]
+        self.image = {**self.config["image"], "mean": np.array(self.config["image"]["mean"],
+                                                               np.float32),
+                      "std": np.array(self.config["image"]["std"], np.float32)}
         self.stop_ids = frozenset(self.chat["stop_ids"])
         self.encoder = create_session(store.path(STORE_NAME, ENCODER_FILE), board)
         self.lm = create_session(store.path(STORE_NAME, LM_FILES[options.lm_precision]), board)
         self.reader = TextReader(store, board)
+        self.people = People(store, board)
         d = self.config["dims"]
         self._empty = np.zeros((d["n_layer"], d["n_kv_head"], 0, d["head_dim"]), np.float32)
         self._no_visual = np.zeros((1, 0, d["d_model"]), np.float32)
@@ -103,8 +121,9 @@ class Student:
 
     def visual(self, image: np.ndarray) -> np.ndarray:
         """The visual embeddings (1, m, d_model) of a BGR image."""
-        x = preprocess(image, mean=TORCHVISION_MEAN, std=TORCHVISION_STD)
-        (out,) = self.encoder.run(None, {"image": x})
+        x = preprocess(image, self.image["crop"], self.image["size"], self.image["mean"],
+                       self.image["std"])
+        (out,) = self.encoder.run(None, {"image": x, "facts": image_facts(self.people, image)})
         return out
 
     def _generate(self, out: AnswerStream, image: np.ndarray, question: str) -> Iterator[str]:

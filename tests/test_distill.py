@@ -1,6 +1,8 @@
 """The distillation recipe end to end on a tiny, randomly initialised student; its data."""
 
 import json
+import shutil
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -10,20 +12,23 @@ torch = pytest.importorskip("torch")  # the recipe is build-time code
 
 from glasses.device.boards import BoardProfile  # noqa: E402
 from glasses.device.camera import read_image  # noqa: E402
+from glasses.device.errors import StoreError  # noqa: E402
 from glasses.evaluation.look import evaluate_look, read_look_set  # noqa: E402
 from glasses.export.distill import Counterfactuals, StudentParts, TrainOptions, train  # noqa: E402
 from glasses.export.distill_build import build_student, claim_work  # noqa: E402
 from glasses.export.distill_data import PHOTOS, key_words, read_answers, target  # noqa: E402
 from glasses.export.lm_onnx import Llama, LlamaDims  # noqa: E402
-from glasses.export.mobilenet_v2 import mobilenet_v2  # noqa: E402
+from glasses.export.mobilenet_v2 import MOBILENET_V2, mobilenet_v2, with_features  # noqa: E402
 from glasses.export.student import StudentDims  # noqa: E402
-from glasses.models import answers, ocr, student, vision  # noqa: E402
+from glasses.models import answers, ocr, people, student, vision  # noqa: E402
 from glasses.models import lm as lm_model  # noqa: E402
 from glasses.models.deployment import open_vlm, runtime_files  # noqa: E402
+from glasses.models.people import People  # noqa: E402
 from glasses.models.store import ModelStore  # noqa: E402
 from glasses.models.vlm import Teacher, VlmOptions  # noqa: E402
 
-TINY = StudentDims(hidden=32, n_visual=2, measure_hidden=16, lora_rank=2)
+TINY = StudentDims(hidden=32, n_visual=2, measure_hidden=16, lora_rank=2, layers=2,
+                   common_tokens=512)
 FAST = TrainOptions(steps=10, batch=4, lr=1e-2, lora_lr=1e-2, warmup=1, checkpoint_every=5)
 
 
@@ -39,20 +44,24 @@ def tiny_parts(store: ModelStore) -> StudentParts:
     config["dims"] = {**config["dims"], "n_layer": 2, "d_model": 32, "n_head": 4,
                       "n_kv_head": 2, "head_dim": 8, "d_ff": 64}
     labels = json.loads(store.path(vision.MODEL, vision.LABELS_FILE).read_text("utf-8"))
-    return StudentParts(mobilenet_v2().eval(), lm, config, [x["name"] for x in labels], TINY)
+    return StudentParts(MOBILENET_V2, with_features(mobilenet_v2()).eval(), lm, config,
+                        [x["name"] for x in labels], TINY,
+                        partial(student.image_facts, People(store, BoardProfile.laptop())))
 
 
 @pytest.fixture(scope="module")
 def tiny_student(store, tmp_path_factory) -> tuple[ModelStore, Path, dict]:
-    """A store holding the OCR models and a tiny student distilled from the real teacher."""
+    """A store holding the OCR and people models and a tiny student distilled from the
+    real teacher."""
     root = tmp_path_factory.mktemp("distill")
     home = root / "home"
     home.mkdir()
     (home / "downloads").symlink_to(store.home / "downloads")  # the photos' wheel
     target_store = ModelStore(home)
-    entry = store.entry(ocr.MODEL)
-    target_store.add(ocr.MODEL, {f.name: store.path(ocr.MODEL, f.name) for f in entry.files},
-                     entry.provenance)
+    for name in (ocr.MODEL, people.MODEL):  # what the student runs beside its own graphs
+        entry = store.entry(name)
+        target_store.add(name, {f.name: store.path(name, f.name) for f in entry.files},
+                         entry.provenance)
     teacher = Teacher(store, BoardProfile.laptop())
     claim_work(root / "work", fresh=False)
     figures = build_student(target_store, root / "work", FAST, 0.01, TINY, print,
@@ -94,7 +103,7 @@ def test_an_interrupted_training_resumes_where_its_checkpoint_left_it(store, tin
     _, work, _ = tiny_student
     straight = tmp_path / "straight"
     straight.mkdir()
-    _, whole = train(tiny_parts(store), work / "train", straight, FAST, lambda m: None)
+    _, _, whole = train(tiny_parts(store), work / "train", straight, FAST, lambda m: None)
 
     stopped = tmp_path / "stopped"
     stopped.mkdir()
@@ -106,7 +115,7 @@ def test_an_interrupted_training_resumes_where_its_checkpoint_left_it(store, tin
     with pytest.raises(KeyboardInterrupt):
         train(tiny_parts(store), work / "train", stopped, FAST, stop_at_step_5)
     said = []
-    _, resumed = train(tiny_parts(store), work / "train", stopped, FAST, said.append)
+    _, _, resumed = train(tiny_parts(store), work / "train", stopped, FAST, said.append)
     assert any("resuming at step 5/10" in m for m in said)
     assert resumed["steps"] == whole["steps"] == FAST.steps
     assert resumed["final_loss"] == pytest.approx(whole["final_loss"], abs=1e-4)
@@ -187,3 +196,71 @@ def test_a_board_running_the_student_loads_its_files_not_the_teachers():
     assert np.array_equal(sorted(runtime_files(BoardProfile.laptop())),
                           sorted([*files.keys() - {student.STORE_NAME}, vision.MODEL,
                                   lm_model.STORE_NAME]))
+
+
+def test_the_delta_holds_what_training_changed_and_reassembles_the_same_student(
+        store, tiny_student, tmp_path):
+    from glasses.export.distill_build import assemble
+    from glasses.export.student_delta import WEIGHTS_FILE, read_delta
+    from glasses.export.student_recipe import RECORD_FILE, base_packages
+
+    target_store, work, figures = tiny_student
+    arrays, record = read_delta(work / "delta", base_packages())
+    assert record["outputs"]["top_tokens"] and record["dims"]["layers"] == TINY.layers
+    assert {k.split(".")[0] for k in arrays} == {"projector", "lora", "vocab"}  # head: base's
+    assert len(arrays["vocab"]) == figures["vocab"] < 49152  # the answer vocabulary
+    before = target_store.entry(student.STORE_NAME).files
+    checks = assemble(target_store, work / "delta", print, tiny_parts(store))
+    assert checks["logit_max_abs_diff"] < 1e-2  # and the recorded outputs were reproduced
+    assert target_store.entry(student.STORE_NAME).files == before  # the same graphs
+
+    changed = tmp_path / "changed"
+    shutil.copytree(work / "delta", changed)
+    data = bytearray((changed / WEIGHTS_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (changed / WEIGHTS_FILE).write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"delta\.npz: sha256 differs"):
+        assemble(target_store, changed, print, tiny_parts(store))
+
+    other_base = tmp_path / "other-base"
+    shutil.copytree(work / "delta", other_base)
+    record = json.loads((other_base / RECORD_FILE).read_text())
+    next(iter(record["base"].values()))["version"] = "0.0.1"
+    (other_base / RECORD_FILE).write_text(json.dumps(record))
+    with pytest.raises(StoreError, match=r"delta\.json: trained on other base weights"):
+        assemble(target_store, other_base, print, tiny_parts(store))
+
+    other_outputs = tmp_path / "other-outputs"
+    shutil.copytree(work / "delta", other_outputs)
+    record = json.loads((other_outputs / RECORD_FILE).read_text())
+    record["outputs"]["top_logits"][0] += 1.0
+    (other_outputs / RECORD_FILE).write_text(json.dumps(record))
+    with pytest.raises(StoreError, match="outputs differ from the recorded"):
+        assemble(target_store, other_outputs, print, tiny_parts(store))
+    assert target_store.verify(student.STORE_NAME) == []  # what was stored is left whole
+
+
+def test_the_compact_model_keeps_layers_evenly_and_answers_only_from_its_vocabulary():
+    from glasses.export.student import CompactLM, answer_vocab, kept_layers
+
+    assert kept_layers(30, 8) == [0, 4, 8, 12, 17, 21, 25, 29]
+    assert kept_layers(30, 30) == list(range(30)) and kept_layers(2, 1) == [1]
+    with pytest.raises(ValueError):
+        kept_layers(4, 5)
+    vocab = answer_vocab([[900, 901]], [[5, 950]], 1000, 10, [999])
+    assert vocab == [*range(10), 900, 901, 950, 999]
+    assert answer_vocab([], [], 50, 0, []) == list(range(50))
+    torch.manual_seed(0)
+    base = Llama(LlamaDims(n_layer=3, d_model=16, n_head=2, n_kv_head=1, d_ff=32,
+                           n_vocab=1000))
+    torch.nn.init.normal_(base.embed_t)
+    lm = CompactLM(base, [0, 2], vocab)
+    assert lm.dims.n_layer == 2 and torch.equal(lm.blocks[1].q.weight, base.blocks[2].q.weight)
+    logits, k, _ = lm(torch.tensor([[3, 950]]), lm.empty_cache(), lm.empty_cache())
+    assert k.shape[0] == 2 and logits.shape == (1, 1000)
+    outside = torch.ones(1000, dtype=torch.bool)
+    outside[vocab] = False
+    assert (logits[0, outside] == -1e9).all() and int(logits.argmax()) in vocab
+    assert lm.head_targets(torch.tensor([950, 999])).tolist() == [12, 13]
+    with pytest.raises(ValueError, match="outside the student's vocabulary"):
+        lm.head_targets(torch.tensor([500]))
