@@ -27,7 +27,7 @@ import numpy as np
 import onnxruntime as ort
 
 from glasses.device.boards import BoardProfile
-from glasses.device.errors import BadInput
+from glasses.device.errors import BadInput, StoreError
 from glasses.models import answers
 from glasses.models.bpe import ByteBPE
 from glasses.models.colour import name_colour
@@ -74,6 +74,9 @@ class Student:
                            f"use {', '.join(LM_FILES)}")
         self.options = options
         self.config = json.loads(store.path(STORE_NAME, CONFIG_FILE).read_text())
+        if "image" not in self.config:  # a student distilled before it saw with Lite0
+            raise StoreError(f"{STORE_NAME}/{CONFIG_FILE}: an older student's; rebuild it: "
+                             f"glasses models prepare {STORE_NAME}")
         tok = self.config["tokenizer"]
         self.bpe = ByteBPE(tok["tokens"], tok["merges"], tok["special"])
         self.chat = self.config["chat"]

@@ -264,3 +264,18 @@ def test_the_compact_model_keeps_layers_evenly_and_answers_only_from_its_vocabul
     assert lm.head_targets(torch.tensor([950, 999])).tolist() == [12, 13]
     with pytest.raises(ValueError, match="outside the student's vocabulary"):
         lm.head_targets(torch.tensor([500]))
+
+
+def test_a_student_distilled_before_it_saw_with_the_teachers_eyes_is_refused(tiny_student,
+                                                                             tmp_path):
+    target_store, _, _ = tiny_student
+    entry = target_store.entry(student.STORE_NAME)
+    files = {f.name: target_store.path(student.STORE_NAME, f.name) for f in entry.files}
+    config = json.loads(files[student.CONFIG_FILE].read_text())
+    del config["image"]
+    (tmp_path / student.CONFIG_FILE).write_text(json.dumps(config))
+    old = ModelStore(tmp_path / "home")
+    old.add(student.STORE_NAME, {**files, student.CONFIG_FILE: tmp_path / student.CONFIG_FILE},
+            entry.provenance)
+    with pytest.raises(StoreError, match="an older student's; rebuild it"):
+        student.Student(old, BoardProfile.laptop())
