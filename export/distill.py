@@ -53,6 +53,7 @@ from glasses.export.student import (
 )
 from glasses.models.answers import KINDS, noun
 from glasses.models.bpe import ByteBPE
+from glasses.models.colour import COLOUR_NAMES
 from glasses.models.intent import Intent, intent_of
 from glasses.models.student import CONFIG_FILE, ENCODER_FILE, LM_FILES, prompt_ids
 
@@ -85,7 +86,7 @@ class StudentParts:
     lm_config: dict  # as the teacher's lm.json: dims, tokenizer, chat
     class_names: list[str]
     dims: StudentDims
-    facts: Callable[[np.ndarray], np.ndarray]  # BGR image -> (1, 4) `image_facts`
+    facts: Callable[[np.ndarray], np.ndarray]  # BGR image -> (1, 5) `image_facts`
 
     @cached_property
     def bpe(self) -> ByteBPE:
@@ -102,7 +103,9 @@ class StudentParts:
         kinds = kind_matrix(len(self.class_names))
         projector = Projector(N_FEATURES, confidence_width(self.dims, kinds.shape[1]),
                               colour_width(self.dims), self.dims, self.lm.dims.d_model, scale)
-        return ImageEncoder(self.backbone.eval(), table, kinds, projector, self.dims,
+        colours = label_table(self.lm, [bpe.encode(" " + n) for n in COLOUR_NAMES],
+                              self.dims.colour_tokens)
+        return ImageEncoder(self.backbone.eval(), table, colours, kinds, projector, self.dims,
                             self.eyes.mean, self.eyes.std)
 
     def student_lm(self, rows: list) -> CompactLM:
@@ -152,7 +155,7 @@ def cached_features(parts: StudentParts, encoder: ImageEncoder, rows: list, work
     path = work / FEATURES
     image_dims = {k: v for k, v in encoder.dims.to_dict().items() if k in ("n_labels", "grid")}
     key = {"files": [str(r[0].name) for r in rows], "dims": image_dims,
-           "inputs": encoder.projector.n_in, "eyes": parts.eyes.name}
+           "inputs": encoder.n_in, "eyes": parts.eyes.name}
     if path.exists():
         saved = load_saved(path)
         if saved.get("key") == key and _same_encoder(parts, encoder, rows[0][0],
@@ -382,7 +385,7 @@ def onnx_differences(parts: StudentParts, encoder: ImageEncoder, lm: CompactLM,
     import onnxruntime as ort
 
     g = torch.Generator().manual_seed(1)
-    image, facts = torch.randn(1, 3, 224, 224, generator=g), torch.tensor([[1, .2, .4, .6]])
+    image, facts = torch.randn(1, 3, 224, 224, generator=g), torch.tensor([[1, .2, .4, .6, 7]])
     bpe, chat = parts.bpe, parts.lm_config["chat"]
     before, after = prompt_ids(bpe, chat, "What is this?")
     d = lm.dims

@@ -28,6 +28,12 @@ GREYS = ((22, "black"), (42, "dark grey"), (68, "grey"), (85, "light grey"), (10
 # chromatic: HSV hue (degrees) upper bounds -> base name
 HUES = ((15, "red"), (40, "orange"), (70, "yellow"), (160, "green"), (190, "teal/turquoise"),
         (255, "blue"), (300, "purple"), (345, "pink"), (360, "red"))
+# every name `colour_name` gives (the student reads the reader's colour as one of these)
+COLOUR_NAMES = ("black", "dark grey", "grey", "light grey", "white", "red", "dark red", "pink",
+                "light pink", "orange", "brown", "dark brown", "beige", "yellow", "light yellow",
+                "olive", "green", "dark green", "light green", "teal/turquoise",
+                "light teal/turquoise", "blue", "dark blue", "light blue", "purple",
+                "light purple")
 DARK_VALUE = 0.55  # HSV value below which a colour is "dark"
 LIGHT_VALUE, LIGHT_SATURATION = 0.8, 0.55  # bright and pale: "light"
 

@@ -2,12 +2,12 @@
 
 Two graphs, built by `glasses distill` (`export/distill.py`, `export/student.py`):
 - `encoder.onnx`: image (1, 3, 224, 224), normalised as for the classifier, and facts
-  (1, 4): what the teacher's own readers find (`image_facts`) -> visual
+  (1, 5): what the teacher's own readers find (`image_facts`) -> visual
   (1, m, d_model): the names of the image's two likeliest ImageNet classes (by the
-  teacher's classifier, EfficientNet-Lite0) as the language model's own token
-  embeddings, then tokens projected from measurements: its confidences, each kind's
-  probability, the people count, coarse colour grids and the colour reader's object
-  colour (`export/student.py`);
+  teacher's classifier, EfficientNet-Lite0) and the colour reader's colour name, as the
+  language model's own token embeddings, then tokens projected from measurements: its
+  confidences, each kind's probability, the people count, coarse colour grids and the
+  colour reader's object colour (`export/student.py`);
 - `lm.onnx` / `lm.int8.onnx`: some of SmolLM2's layers with low-rank adapters merged,
   and a head over the words answers need: visual (1, m, d), tokens (1, n), past_k,
   past_v -> logits of the last position, the grown cache. The visual embeddings go
@@ -30,7 +30,7 @@ from glasses.device.boards import BoardProfile
 from glasses.device.errors import BadInput, StoreError
 from glasses.models import answers
 from glasses.models.bpe import ByteBPE
-from glasses.models.colour import name_colour
+from glasses.models.colour import COLOUR_NAMES, name_colour
 from glasses.models.decoding import greedy
 from glasses.models.intent import Intent, intent_of
 from glasses.models.ocr import TextReader
@@ -54,12 +54,24 @@ def prompt_ids(bpe: ByteBPE, chat: dict, question: str) -> tuple[list[int], list
     return before, after
 
 
-def image_facts(people: People, image: np.ndarray) -> np.ndarray:
-    """(1, 4) float32: how many people the teacher's detector counts, and the RGB (0-1) of
-    the object the colour reader finds at the centre: what the teacher's answers draw on
-    beside the classifier, measured as the teacher measures it."""
-    rgb = name_colour(image).rgb
-    return np.array([[people.count(image), *(c / 255 for c in rgb)]], np.float32)
+UNREAD_COLOUR = (128, 128, 128), "grey"  # what `image_facts` gives where it reads no colour
+
+
+def image_facts(people: People, image: np.ndarray, intent: Intent | None = None
+                ) -> np.ndarray:
+    """(1, 5) float32: how many people the teacher's detector counts, the RGB (0-1) of the
+    object the colour reader finds at the centre and its name (an index in
+    `COLOUR_NAMES`): what the teacher's answers draw on beside the classifier, measured
+    as the teacher measures it. Given an intent, only what the teacher reads for it: no
+    people for a colour question, no colour to identify (0 and `UNREAD_COLOUR`; training
+    gives those answers the other measurement of a random image, so they ignore it)."""
+    count = people.count(image) if intent is not Intent.COLOUR else 0
+    if intent is Intent.IDENTIFY:
+        rgb, name = UNREAD_COLOUR
+    else:
+        reading = name_colour(image)
+        rgb, name = reading.rgb, reading.name
+    return np.array([[count, *(c / 255 for c in rgb), COLOUR_NAMES.index(name)]], np.float32)
 
 
 class Student:
@@ -122,17 +134,19 @@ class Student:
         else:
             yield from self._generate(out, image, question)
 
-    def visual(self, image: np.ndarray) -> np.ndarray:
-        """The visual embeddings (1, m, d_model) of a BGR image."""
+    def visual(self, image: np.ndarray, intent: Intent | None = None) -> np.ndarray:
+        """The visual embeddings (1, m, d_model) of a BGR image, for a question of
+        `intent` (`image_facts`)."""
         x = preprocess(image, self.image["crop"], self.image["size"], self.image["mean"],
                        self.image["std"])
-        (out,) = self.encoder.run(None, {"image": x, "facts": image_facts(self.people, image)})
+        (out,) = self.encoder.run(None, {"image": x,
+                                         "facts": image_facts(self.people, image, intent)})
         return out
 
     def _generate(self, out: AnswerStream, image: np.ndarray, question: str) -> Iterator[str]:
         self._run_options.terminate = False
         with timed(out.stages_ms, "vision"):
-            visual = self.visual(image)
+            visual = self.visual(image, out.intent)
         t0 = time.perf_counter()
         before, after = prompt_ids(self.bpe, self.chat, question)
         if self._prefix is None:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from glasses.device.errors import BadInput
-from glasses.models.colour import ColourReading, colour_name, name_colour
+from glasses.models.colour import COLOUR_NAMES, ColourReading, colour_name, name_colour
 
 H, W = 480, 640
 
@@ -95,6 +95,14 @@ def test_grey_and_bgra_inputs():
 ])
 def test_colour_names(rgb, name):
     assert colour_name(rgb) == name
+
+
+def test_every_colour_name_is_listed():
+    """The student reads the reader's colour by its index in COLOUR_NAMES: every colour of
+    the RGB cube (in steps of 5) gets a listed name, and every listed name is given."""
+    steps = range(0, 256, 5)
+    given = {colour_name((r, g, b)) for r in steps for g in steps for b in steps}
+    assert given == set(COLOUR_NAMES)
 
 
 @pytest.mark.parametrize(("image", "region"), [

@@ -22,6 +22,7 @@ from glasses.export.mobilenet_v2 import MOBILENET_V2, mobilenet_v2, with_feature
 from glasses.export.student import StudentDims  # noqa: E402
 from glasses.models import answers, ocr, people, student, vision  # noqa: E402
 from glasses.models import lm as lm_model  # noqa: E402
+from glasses.models.colour import COLOUR_NAMES  # noqa: E402
 from glasses.models.deployment import open_vlm, runtime_files  # noqa: E402
 from glasses.models.people import People  # noqa: E402
 from glasses.models.store import ModelStore  # noqa: E402
@@ -164,7 +165,7 @@ def test_counterfactuals_change_only_what_the_teachers_answer_does_not_depend_on
             (None, "Can I ride this?", "It looks like a missile, so no."),
             (None, "What is this?", "It looks like a tabby cat, a cat.")]
     top = torch.tensor([[missile, missile], [missile, cat], [missile, missile], [cat, missile]])
-    h = torch.arange(len(rows))[:, None].float().expand(-1, encoder.projector.n_in)
+    h = torch.arange(len(rows))[:, None].float().expand(-1, encoder.n_in)
     made = Counterfactuals(encoder, names, rows, top, swap_names=1.0)
     colour, confidence = encoder.colour_columns, encoder.confidence_columns
     assert colour.stop == h.shape[1] and confidence.stop == colour.start
@@ -185,6 +186,26 @@ def test_counterfactuals_change_only_what_the_teachers_answer_does_not_depend_on
     others = {int(made.batch([0, 1], h, top, random.Random(s))[0][0, colour][0])
               for s in range(20)}
     assert len(others) > 1  # the colours come from random examples
+
+
+def test_the_student_reads_the_colour_readers_colour_name_as_its_own_tokens(store):
+    parts = tiny_parts(store)
+    encoder, lm, bpe = parts.encoder(0), parts.lm, parts.bpe
+    image = np.zeros((120, 160, 3), np.uint8)
+    image[30:90, 40:120] = (230, 216, 173)  # BGR light blue at the centre
+    facts = torch.from_numpy(parts.facts(image))
+    assert COLOUR_NAMES[int(facts[0, 4])] == "light blue"
+    x = torch.from_numpy(parts.eyes.prep(image))
+    with torch.no_grad():
+        visual = encoder(x, facts)
+        ids = bpe.encode(" light blue")
+        start = TINY.n_labels * TINY.label_tokens
+        said = visual[0, start : start + TINY.colour_tokens]
+        assert torch.equal(said[: len(ids)], lm.embed(torch.tensor(ids)))
+        assert not said[len(ids):].any()  # padded with zeros
+        other = facts.clone()
+        other[0, 4] = COLOUR_NAMES.index("dark red")
+        assert not torch.equal(encoder(x, other)[0, start : start + TINY.colour_tokens], said)
 
 
 def test_a_board_running_the_student_loads_its_files_not_the_teachers():

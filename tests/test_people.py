@@ -142,3 +142,19 @@ def test_bad_pictures_get_clear_answers_in_bounded_time(teacher, photos):
     assert said.startswith(("It looks like", "Maybe", "I can't tell")), said
     assert answer(teacher, np.zeros((1, 1, 3), np.uint8), "Who is this?") == answers.BLANK
     assert answer(teacher, np.zeros((480, 640, 3), np.uint8), "Who is this?") == answers.BLANK
+
+
+def test_the_student_reads_only_what_the_teacher_reads_for_the_question(people, photos):
+    from glasses.models.colour import COLOUR_NAMES, name_colour
+    from glasses.models.intent import Intent
+    from glasses.models.student import UNREAD_COLOUR, image_facts
+
+    astronaut = photos["astronaut"]
+    colour = name_colour(astronaut)
+    every = image_facts(people, astronaut)
+    assert every[0, 0] == 1 and COLOUR_NAMES[int(every[0, 4])] == colour.name
+    assert image_facts(people, astronaut, Intent.GENERAL).tolist() == every.tolist()
+    assert image_facts(people, astronaut, Intent.COLOUR)[0, 0] == 0  # no people counted
+    (_, *rgb, name), = image_facts(people, astronaut, Intent.IDENTIFY).tolist()
+    assert np.allclose(rgb, [c / 255 for c in UNREAD_COLOUR[0]])
+    assert COLOUR_NAMES[int(name)] == UNREAD_COLOUR[1]
