@@ -94,11 +94,14 @@ class StudentParts:
         tok = self.lm_config["tokenizer"]
         return ByteBPE(tok["tokens"], tok["merges"], tok["special"])
 
+    def name_ids(self) -> list[list[int]]:
+        """Each class's name tokens as the visual tokens give them (`label_tokens` kept)."""
+        return [self.bpe.encode(" " + n)[: self.dims.label_tokens] for n in self.class_names]
+
     def encoder(self, seed: int) -> ImageEncoder:
         torch.manual_seed(seed)
         bpe = self.bpe
-        table = label_table(self.lm, [bpe.encode(" " + n) for n in self.class_names],
-                            self.dims.label_tokens)
+        table = label_table(self.lm, self.name_ids(), self.dims.label_tokens)
         scale = float(table[table.abs().sum(-1) > 0].norm(dim=-1).mean())  # token size
         kinds = kind_matrix(len(self.class_names))
         projector = Projector(N_FEATURES, confidence_width(self.dims, kinds.shape[1]),
@@ -116,7 +119,7 @@ class StudentParts:
         said = [bpe.encode(answer) for _, _, answer in rows]
         vocab = answer_vocab(names, said, self.lm.dims.n_vocab, self.dims.common_tokens,
                              [chat["im_end_id"], *chat["stop_ids"]])
-        return compact_lm(self.lm, self.dims, vocab)
+        return compact_lm(self.lm, self.dims, vocab, self.name_ids())
 
 
 def load_saved(path: Path) -> dict:
@@ -256,12 +259,14 @@ def batch_loss(lm: CompactLM, encoder: ImageEncoder, before: torch.Tensor,
     x = torch.cat([lm.embed(before)[None].expand(len(seqs), -1, -1), visual,
                    lm.embed(ids.flatten()).view(len(seqs), longest, -1)], dim=1)
     hidden = hidden_states(lm, x)
-    picks, targets = [], []
+    picks, targets, labels, prev = [], [], [], []
     for i, (s, n_answer) in enumerate(seqs):
         start = n_before + m + len(s) - n_answer  # position of the first answer token
         picks.append(hidden[i, start - 1 : start - 1 + n_answer])
         targets.append(ids[i, len(s) - n_answer : len(s)])
-    logits = lm.head(torch.cat(picks))
+        labels.append(top[i].expand(n_answer, -1))
+        prev.append(ids[i, len(s) - n_answer - 1 : len(s) - 1])
+    logits = lm.head(torch.cat(picks), torch.cat(labels), torch.cat(prev))
     return F.cross_entropy(logits, lm.head_targets(torch.cat(targets)))
 
 
@@ -275,12 +280,14 @@ def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOption
     encoder = parts.encoder(options.seed)
     lm = parts.student_lm(rows)
     lora = add_lora(lm, parts.dims)
+    trained = [*lora, *lm.copy.parameters()]  # what trains in the language model
     h, top = cached_features(parts, encoder, rows, work, progress)
     seqs = sequences(parts, rows)
     counterfactuals = Counterfactuals(encoder, parts.class_names, rows, top, options.swap_names)
     bpe, chat = parts.bpe, parts.lm_config["chat"]
     before = torch.tensor(prompt_ids(bpe, chat, "")[0])
-    groups = [{"params": list(encoder.projector.parameters()), "lr": options.lr}]
+    groups = [{"params": [*encoder.projector.parameters(), *lm.copy.parameters()],
+               "lr": options.lr}]
     groups += [{"params": lora, "lr": options.lora_lr}] if lora else []
     optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
     base_lrs = [g["lr"] for g in optimiser.param_groups]
@@ -294,7 +301,7 @@ def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOption
             raise BadInput(f"{checkpoint} is from other settings ({saved['setup']}); "
                                "delete it or pass --fresh")
         encoder.projector.load_state_dict(saved["projector"])
-        for p, v in zip(lora, saved["lora"], strict=True):
+        for p, v in zip(trained, saved["lm"], strict=True):
             p.data.copy_(v)
         optimiser.load_state_dict(saved["optimiser"])
         state = saved["state"]
@@ -322,7 +329,7 @@ def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOption
         state["seconds"] = time.perf_counter() - t0
         done = step + 1
         if done % options.checkpoint_every == 0 or done == options.steps:
-            _save(checkpoint, setup, encoder, lora, optimiser, state)
+            _save(checkpoint, setup, encoder, trained, optimiser, state)
         if done % 5 == 0 or done == options.steps:
             rate = state["seconds"] / done
             recent = np.mean(state["losses"][-25:])
@@ -349,11 +356,11 @@ def _batches(n: int, options: TrainOptions, order: random.Random) -> list[list[i
     return out
 
 
-def _save(path: Path, setup: dict, encoder: ImageEncoder, lora: list, optimiser,
+def _save(path: Path, setup: dict, encoder: ImageEncoder, trained: list, optimiser,
           state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"setup": setup, "projector": encoder.projector.state_dict(),
-                "lora": [p.detach().clone() for p in lora],
+                "lm": [p.detach().clone() for p in trained],
                 "optimiser": optimiser.state_dict(), "state": state}, tmp)
     tmp.replace(path)
 
@@ -391,18 +398,20 @@ def onnx_differences(parts: StudentParts, encoder: ImageEncoder, lm: CompactLM,
     d = lm.dims
     empty = torch.zeros(d.n_layer, d.n_kv_head, 0, d.head_dim)
     with torch.no_grad():
-        visual = encoder(image, facts)
+        visual, labels = encoder(image, facts)
         x = torch.cat([lm.embed(torch.tensor(before)), visual[0],
                        lm.embed(torch.tensor(after))])
-        logits, _, _ = lm.forward_embeds(x, empty, empty)
+        h, _, _ = lm.last_hidden(x, empty, empty)
+        logits = lm.project(h, labels, torch.tensor(after[-1:]))
     enc = ort.InferenceSession(str(folder / ENCODER_FILE), providers=["CPUExecutionProvider"])
     lm = ort.InferenceSession(str(folder / LM_FILES["fp32"]), providers=["CPUExecutionProvider"])
-    (got_visual,) = enc.run(None, {"image": image.numpy(), "facts": facts.numpy()})
+    got_visual, got_labels = enc.run(None, {"image": image.numpy(), "facts": facts.numpy()})
     no_visual = np.zeros((1, 0, d.d_model), np.float32)
     _, k, v = lm.run(None, {"visual": no_visual, "tokens": np.array([before]),
-                            "past_k": empty.numpy(), "past_v": empty.numpy()})
+                            "labels": got_labels, "past_k": empty.numpy(),
+                            "past_v": empty.numpy()})
     got, _, _ = lm.run(None, {"visual": got_visual, "tokens": np.array([after]),
-                              "past_k": k, "past_v": v})
+                              "labels": got_labels, "past_k": k, "past_v": v})
     diffs = {"visual_max_abs_diff": float(np.abs(got_visual - visual.numpy()).max()),
              "logit_max_abs_diff": float(np.abs(got - logits.numpy()).max())}
     if max(diffs.values()) > LOGIT_TOLERANCE:

@@ -131,6 +131,7 @@ def assemble(store: ModelStore, delta: Path, progress: Progress,
     from glasses.export.student_delta import (
         OUTPUT_TOLERANCE,
         RECORD_FILE,
+        WEIGHTS_FILE,
         apply_delta,
         read_delta,
         record_delta,
@@ -143,7 +144,12 @@ def assemble(store: ModelStore, delta: Path, progress: Progress,
         tmp = Path(tmp)
         parts = parts or real_parts(store, dims, tmp, progress)
         encoder = parts.encoder(seed=0)
-        lm = apply_delta(encoder, parts.lm, dims, arrays)
+        try:
+            lm = apply_delta(encoder, parts.lm, dims, arrays, parts.name_ids())
+        except (RuntimeError, KeyError, ValueError) as e:  # missing, unexpected, misshapen
+            raise StoreError(f"{delta / WEIGHTS_FILE}: does not fit this recipe's student "
+                             f"({str(e).splitlines()[0][:120]}); rebuild it with glasses "
+                             "distill") from None
         out = tmp / "out"
         out.mkdir()
         checks, outputs = export(parts, encoder, lm, out, progress)

@@ -107,6 +107,11 @@ class Llama(nn.Module):
 
     def forward_embeds(self, x: Tensor, past_k: Tensor, past_v: Tensor):
         """x (n, d_model): input embeddings (tokens' or others', e.g. visual tokens)."""
+        h, new_k, new_v = self.last_hidden(x, past_k, past_v)
+        return self.project(h), new_k, new_v
+
+    def last_hidden(self, x: Tensor, past_k: Tensor, past_v: Tensor):
+        """x (n, d_model) -> the last position's normed hidden state (1, d), new_k/v."""
         d = self.dims
         hd, group = d.head_dim, d.n_head // d.n_kv_head
         past, n = past_k.shape[2], x.shape[0]
@@ -136,8 +141,7 @@ class Llama(nn.Module):
             x = x + b.o(a)
             h = b.ffn_norm(x)
             x = x + b.down(F.silu(b.gate(h)) * b.up(h))
-        logits = self.project(self.norm(x[-1:]))  # (1, vocab)
-        return logits, torch.stack(new_k), torch.stack(new_v)
+        return self.norm(x[-1:]), torch.stack(new_k), torch.stack(new_v)
 
     def project(self, h: Tensor) -> Tensor:
         """Normed hidden states (n, d) -> logits over the vocabulary (n, n_vocab)."""

@@ -40,9 +40,10 @@ OUTPUT_TOLERANCE = 1e-2  # max abs difference of an assembly's outputs from the 
 
 
 def trained_arrays(encoder: ImageEncoder, lm: CompactLM) -> dict[str, np.ndarray]:
-    """What training changed, by name: projector.*, lora.<layer>.<projection>.a|b, head,
-    vocab."""
+    """What training changed, by name: projector.*, copy.*, lora.<layer>.<projection>.a|b,
+    head, vocab."""
     out = {f"projector.{k}": v for k, v in encoder.projector.state_dict().items()}
+    out |= {f"copy.{k}": v for k, v in lm.copy.state_dict().items()}
     for i, block in enumerate(lm.blocks):
         for name, layer in block.named_children():
             if isinstance(layer, LoraLinear):
@@ -113,16 +114,25 @@ def record_dims(record: dict) -> StudentDims:
 
 
 def apply_delta(encoder: ImageEncoder, base: Llama, dims: StudentDims,
-                arrays: dict[str, np.ndarray]) -> CompactLM:
-    """Load the delta into an untrained encoder; the compact model of `base` it trained."""
+                arrays: dict[str, np.ndarray], name_ids: list[list[int]]) -> CompactLM:
+    """Load the delta into an untrained encoder; the compact model of `base` it trained
+    (`name_ids`: each class's name tokens, as the visual tokens give them)."""
     def tensor(name: str) -> torch.Tensor:
         return torch.from_numpy(arrays[name].astype(np.float32))
 
-    lm = compact_lm(base, dims, arrays["vocab"].tolist())
+    def load(module: torch.nn.Module, prefix: str) -> None:
+        missing = sorted({prefix + k for k in module.state_dict()} - arrays.keys())
+        if missing:
+            raise ValueError(f"no {', '.join(missing[:3])}")
+        module.load_state_dict({k[len(prefix):]: tensor(k) for k in arrays
+                                if k.startswith(prefix)}, strict=True)
+
+    if "vocab" not in arrays:
+        raise ValueError("no vocab")
+    lm = compact_lm(base, dims, arrays["vocab"].tolist(), name_ids)
     add_lora(lm, dims)
-    prefix = "projector."
-    encoder.projector.load_state_dict(
-        {k[len(prefix):]: tensor(k) for k in arrays if k.startswith(prefix)}, strict=True)
+    load(encoder.projector, "projector.")
+    load(lm.copy, "copy.")
     with torch.no_grad():
         if "head" in arrays:
             lm.head_t.copy_(tensor("head"))

@@ -3,15 +3,17 @@
 Two graphs, built by `glasses distill` (`export/distill.py`, `export/student.py`):
 - `encoder.onnx`: image (1, 3, 224, 224), normalised as for the classifier, and facts
   (1, 5): what the teacher's own readers find (`image_facts`) -> visual
-  (1, m, d_model): the names of the image's two likeliest ImageNet classes (by the
-  teacher's classifier, EfficientNet-Lite0) and the colour reader's colour name, as the
-  language model's own token embeddings, then tokens projected from measurements: its
-  confidences, each kind's probability, the people count, coarse colour grids and the
-  colour reader's object colour (`export/student.py`);
+  (1, m, d_model) and labels (1, 2) (the named classes' ids): the names of the image's
+  two likeliest ImageNet classes (by the teacher's classifier, EfficientNet-Lite0) and
+  the colour reader's colour name, as the language model's own token embeddings, then
+  tokens projected from measurements: its confidences, each kind's probability, the
+  people count, coarse colour grids and the colour reader's object colour
+  (`export/student.py`);
 - `lm.onnx` / `lm.int8.onnx`: some of SmolLM2's layers with low-rank adapters merged,
-  and a head over the words answers need: visual (1, m, d), tokens (1, n), past_k,
-  past_v -> logits of the last position, the grown cache. The visual embeddings go
-  before the tokens; decoding steps pass m = 0.
+  and a head over the words answers need, with a gate that copies the labels' names:
+  visual (1, m, d), tokens (1, n), labels, past_k, past_v -> logits of the last
+  position, the grown cache. The visual embeddings go before the tokens; decoding steps
+  pass m = 0 and the same labels.
 
 The prompt: "<|im_start|>user\\n" (its cache computed once), the visual tokens, then
 "\\n{question}<|im_end|>\\n<|im_start|>assistant\\n". Text is still read by OCR, and the
@@ -74,6 +76,11 @@ def image_facts(people: People, image: np.ndarray, intent: Intent | None = None
     return np.array([[count, *(c / 255 for c in rgb), COLOUR_NAMES.index(name)]], np.float32)
 
 
+def _older(file: str) -> StoreError:
+    return StoreError(f"{STORE_NAME}/{file}: an older student's; rebuild it: "
+                      f"glasses models prepare {STORE_NAME}")
+
+
 class Student:
     """Answers from the distilled student; reading goes to OCR."""
 
@@ -87,8 +94,7 @@ class Student:
         self.options = options
         self.config = json.loads(store.path(STORE_NAME, CONFIG_FILE).read_text())
         if "image" not in self.config:  # a student distilled before it saw with Lite0
-            raise StoreError(f"{STORE_NAME}/{CONFIG_FILE}: an older student's; rebuild it: "
-                             f"glasses models prepare {STORE_NAME}")
+            raise _older(CONFIG_FILE)
         tok = self.config["tokenizer"]
         self.bpe = ByteBPE(tok["tokens"], tok["merges"], tok["special"])
         self.chat = self.config["chat"]
@@ -98,11 +104,14 @@ class Student:
         self.stop_ids = frozenset(self.chat["stop_ids"])
         self.encoder = create_session(store.path(STORE_NAME, ENCODER_FILE), board)
         self.lm = create_session(store.path(STORE_NAME, LM_FILES[options.lm_precision]), board)
+        if "labels" not in {i.name for i in self.lm.get_inputs()}:  # before the copy gate
+            raise _older(LM_FILES[options.lm_precision])
         self.reader = TextReader(store, board)
         self.people = People(store, board)
         d = self.config["dims"]
         self._empty = np.zeros((d["n_layer"], d["n_kv_head"], 0, d["head_dim"]), np.float32)
         self._no_visual = np.zeros((1, 0, d["d_model"]), np.float32)
+        self._no_labels = np.zeros((1, self.config["visual"]["n_labels"]), np.int64)
         self._prefix: tuple[np.ndarray, np.ndarray] | None = None
         self._run_options = ort.RunOptions()
 
@@ -134,25 +143,26 @@ class Student:
         else:
             yield from self._generate(out, image, question)
 
-    def visual(self, image: np.ndarray, intent: Intent | None = None) -> np.ndarray:
-        """The visual embeddings (1, m, d_model) of a BGR image, for a question of
-        `intent` (`image_facts`)."""
+    def visual(self, image: np.ndarray, intent: Intent | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(the visual embeddings (1, m, d_model), the classes they name (1, n_labels)) of
+        a BGR image, for a question of `intent` (`image_facts`)."""
         x = preprocess(image, self.image["crop"], self.image["size"], self.image["mean"],
                        self.image["std"])
-        (out,) = self.encoder.run(None, {"image": x,
-                                         "facts": image_facts(self.people, image, intent)})
-        return out
+        visual, labels = self.encoder.run(
+            None, {"image": x, "facts": image_facts(self.people, image, intent)})
+        return visual, labels
 
     def _generate(self, out: AnswerStream, image: np.ndarray, question: str) -> Iterator[str]:
         self._run_options.terminate = False
         with timed(out.stages_ms, "vision"):
-            visual = self.visual(image, out.intent)
+            visual, labels = self.visual(image, out.intent)
         t0 = time.perf_counter()
         before, after = prompt_ids(self.bpe, self.chat, question)
         if self._prefix is None:
-            _, *self._prefix = self.lm.run(None, self._feed(self._no_visual, before,
-                                                            self._empty, self._empty))
-        feed = self._feed(visual, after, *self._prefix)
+            _, *self._prefix = self.lm.run(None, self._feed(
+                self._no_visual, before, self._no_labels, self._empty, self._empty))
+        feed = self._feed(visual, after, labels, *self._prefix)
         decoder, timings = self.bpe.stream_decoder(), {}
         for token in greedy(self.lm, feed, ("past_k", "past_v"), self.options.max_tokens,
                             self.stop_ids, self._run_options,
@@ -165,7 +175,7 @@ class Student:
         out.stages_ms["lm"] = (time.perf_counter() - t0) * 1e3
 
     @staticmethod
-    def _feed(visual: np.ndarray, ids: list[int], past_k: np.ndarray,
+    def _feed(visual: np.ndarray, ids: list[int], labels: np.ndarray, past_k: np.ndarray,
               past_v: np.ndarray) -> dict:
-        return {"visual": visual, "tokens": np.array([ids], np.int64), "past_k": past_k,
-                "past_v": past_v}
+        return {"visual": visual, "tokens": np.array([ids], np.int64), "labels": labels,
+                "past_k": past_k, "past_v": past_v}

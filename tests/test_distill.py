@@ -25,7 +25,7 @@ from glasses.models import lm as lm_model  # noqa: E402
 from glasses.models.colour import COLOUR_NAMES  # noqa: E402
 from glasses.models.deployment import open_vlm, runtime_files  # noqa: E402
 from glasses.models.people import People  # noqa: E402
-from glasses.models.store import ModelStore  # noqa: E402
+from glasses.models.store import ModelStore, sha256_file  # noqa: E402
 from glasses.models.vlm import Teacher, VlmOptions  # noqa: E402
 
 TINY = StudentDims(hidden=32, n_visual=2, measure_hidden=16, lora_rank=2, layers=2,
@@ -197,7 +197,7 @@ def test_the_student_reads_the_colour_readers_colour_name_as_its_own_tokens(stor
     assert COLOUR_NAMES[int(facts[0, 4])] == "light blue"
     x = torch.from_numpy(parts.eyes.prep(image))
     with torch.no_grad():
-        visual = encoder(x, facts)
+        visual, _ = encoder(x, facts)
         ids = bpe.encode(" light blue")
         start = TINY.n_labels * TINY.label_tokens
         said = visual[0, start : start + TINY.colour_tokens]
@@ -205,7 +205,8 @@ def test_the_student_reads_the_colour_readers_colour_name_as_its_own_tokens(stor
         assert not said[len(ids):].any()  # padded with zeros
         other = facts.clone()
         other[0, 4] = COLOUR_NAMES.index("dark red")
-        assert not torch.equal(encoder(x, other)[0, start : start + TINY.colour_tokens], said)
+        assert not torch.equal(encoder(x, other)[0][0, start : start + TINY.colour_tokens],
+                               said)
 
 
 def test_a_board_running_the_student_loads_its_files_not_the_teachers():
@@ -228,7 +229,8 @@ def test_the_delta_holds_what_training_changed_and_reassembles_the_same_student(
     target_store, work, figures = tiny_student
     arrays, record = read_delta(work / "delta", base_packages())
     assert record["outputs"]["top_tokens"] and record["dims"]["layers"] == TINY.layers
-    assert {k.split(".")[0] for k in arrays} == {"projector", "lora", "vocab"}  # head: base's
+    assert {k.split(".")[0] for k in arrays} == {"projector", "copy", "lora", "vocab"}  # no head
+    assert np.abs(arrays["copy.weight"]).max() > 0  # the copy gate trained
     assert len(arrays["vocab"]) == figures["vocab"] < 49152  # the answer vocabulary
     before = target_store.entry(student.STORE_NAME).files
     checks = assemble(target_store, work / "delta", print, tiny_parts(store))
@@ -258,6 +260,16 @@ def test_the_delta_holds_what_training_changed_and_reassembles_the_same_student(
     (other_outputs / RECORD_FILE).write_text(json.dumps(record))
     with pytest.raises(StoreError, match="outputs differ from the recorded"):
         assemble(target_store, other_outputs, print, tiny_parts(store))
+
+    older = tmp_path / "older"  # a recipe's delta from before the copy gate, hashed anew
+    shutil.copytree(work / "delta", older)
+    with np.load(older / WEIGHTS_FILE) as z:
+        np.savez(older / WEIGHTS_FILE, **{k: z[k] for k in z.files if not k.startswith("copy.")})
+    record = json.loads((older / RECORD_FILE).read_text())
+    (older / RECORD_FILE).write_text(json.dumps({**record, "sha256": sha256_file(
+        older / WEIGHTS_FILE)}))
+    with pytest.raises(StoreError, match=r"delta\.npz: does not fit .*no copy\.bias"):
+        assemble(target_store, older, print, tiny_parts(store))
     assert target_store.verify(student.STORE_NAME) == []  # what was stored is left whole
 
 
@@ -275,13 +287,30 @@ def test_the_compact_model_keeps_layers_evenly_and_answers_only_from_its_vocabul
     base = Llama(LlamaDims(n_layer=3, d_model=16, n_head=2, n_kv_head=1, d_ff=32,
                            n_vocab=1000))
     torch.nn.init.normal_(base.embed_t)
-    lm = CompactLM(base, [0, 2], vocab)
+    names = [[900, 901], [950, 500], [3]]  # class 1's second token is outside the vocabulary
+    lm = CompactLM(base, [0, 2], vocab, names, n_labels=2)
     assert lm.dims.n_layer == 2 and torch.equal(lm.blocks[1].q.weight, base.blocks[2].q.weight)
-    logits, k, _ = lm(torch.tensor([[3, 950]]), lm.empty_cache(), lm.empty_cache())
+    h, k, _ = lm.last_hidden(lm.embed(torch.tensor([3, 950])), lm.empty_cache(),
+                             lm.empty_cache())
+    labels, prev = torch.tensor([[0, 1]]), torch.tensor([950])
+    logits = lm.project(h, labels, prev)
     assert k.shape[0] == 2 and logits.shape == (1, 1000)
     outside = torch.ones(1000, dtype=torch.bool)
     outside[vocab] = False
     assert (logits[0, outside] == -1e9).all() and int(logits.argmax()) in vocab
+    with torch.no_grad():  # the copy gate: the likeliest class's name, then the next's
+        lm.copy.bias.copy_(torch.tensor([5.0, 2.0]))
+
+    def bonus(prev: int, labels: tuple[int, int] = (0, 1)) -> list[float]:
+        got = lm.project(h, torch.tensor([list(labels)]), torch.tensor([prev])) - logits
+        assert got[0, [3, 5, 999]].abs().max() < 1e-5  # no other token changes
+        return [round(float(x), 3) for x in got[0, [900, 901, 950]]]
+
+    assert bonus(5) == [5, 0, 2]  # each name's first token
+    assert bonus(900) == [0, 5, 2]  # then the one after, in order
+    assert bonus(901) == [0, 0, 2]  # a name copied once: nothing after its last token
+    assert bonus(950) == [5, 0, 0]  # class 1's name ends where the vocabulary does
+    assert bonus(5, (1, 0)) == [2, 0, 5]  # the gate is per rank
     assert lm.head_targets(torch.tensor([950, 999])).tolist() == [12, 13]
     with pytest.raises(ValueError, match="outside the student's vocabulary"):
         lm.head_targets(torch.tensor([500]))
