@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) --upgrade pip
 	$(PIP) torch==2.13.0  # first and exactly: the CPU build (any other spec pulls CUDA)
 	$(PIP) --no-deps openai-whisper==20250625  # without triton; its needs are in [export]
-	$(PIP) -e '.[dev,mic,voice,wake,export]'
+	$(PIP) -e '.[dev,mic,voice,wake,export,ray]'
 	touch $@
 
 system:

@@ -23,7 +23,8 @@ def register(commands) -> None:
         "resumes from it. Needs the export tools (torch). Then compare: glasses eval look "
         "WORK/heldout --model student (agreement with the teacher), and on a look-and-tell "
         "set with --model student and --model teacher.",
-        epilog="example: glasses distill   (about 20 minutes on 2 cores, 6 of them training)",
+        epilog="examples: glasses distill (about 20 minutes on 2 cores, 6 of them training); "
+        "glasses distill --ray (the teacher's answers on a Ray started here)",
     )
     p.add_argument("--steps", type=int, default=800, help="training steps (default 800)")
     p.add_argument("--batch", type=int, default=8, help="examples per step (default 8)")
@@ -36,6 +37,12 @@ def register(commands) -> None:
     p.add_argument("--fresh", action="store_true",
                    help="start over: delete the work folder's data and checkpoint first (only a "
                    "folder glasses distill made: it holds a .glasses-distill marker)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="have the teacher answer the questions on Ray workers, one per CPU: "
+                   "alone, a Ray started on this machine for the run; with an address, a "
+                   "running cluster's (each node needs glasses and this model store). The "
+                   "data, and so the student, are the same as without it. Needs "
+                   "pip install -e '.[ray]'")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(run=_distill)
 
@@ -57,7 +64,7 @@ def _distill(args: argparse.Namespace) -> int:
     claim_work(work, args.fresh)
     progress(f"glasses: distilling into {store.home} (work in {work})")
     figures = build_student(store, work, TrainOptions(steps=args.steps, batch=args.batch),
-                            args.scale, StudentDims(), progress)
+                            args.scale, StudentDims(), progress, ray=args.ray)
     figures["heldout"] = str(work / "heldout")
     result(figures, args.json,
            f"look-student stored: {figures['steps']} steps over {figures['examples']} "

@@ -20,6 +20,7 @@ import numpy as np
 from glasses.device.boards import BoardProfile
 from glasses.device.errors import BadInput, StoreError
 from glasses.export.distill import Progress, StudentParts, TrainOptions, export, train
+from glasses.export.distill_answers import TeacherSpec, answerer
 from glasses.export.distill_data import make_split
 from glasses.export.prepare import fetch_wheel
 from glasses.export.student import StudentDims
@@ -29,7 +30,6 @@ from glasses.models import vision
 from glasses.models.people import People
 from glasses.models.store import ModelStore
 from glasses.models.student import STORE_NAME, image_facts
-from glasses.models.vlm import Teacher, Vlm
 
 SPLITS = ("train", "heldout")
 MARKER = ".glasses-distill"  # in every work folder this recipe made: only those are its to delete
@@ -72,47 +72,52 @@ def real_parts(store: ModelStore, dims: StudentDims, tmp: Path, progress: Progre
                         dims, facts)
 
 
-def make_data(store: ModelStore, teacher: Vlm, work: Path, scale: float, progress: Progress
-              ) -> dict[str, Path]:
-    """The splits in `work` (made once: a split with its answers is kept)."""
+def make_data(store: ModelStore, teacher: TeacherSpec, work: Path, scale: float,
+              progress: Progress, ray: str | None = None) -> dict[str, Path]:
+    """The splits in `work` (made once: a split with its answers is kept), answered by the
+    teacher in this process, or on Ray workers (`ray`: "local" or a cluster's address)."""
     from glasses.export.distill_data import ANSWERS
     from glasses.export.vision_build import SKIMAGE_PHOTOS
 
     wheel = fetch_wheel(SKIMAGE_PHOTOS, store.home / "downloads", progress, "photos")
     folders = {}
-    for split in SPLITS:
-        folder = folders[split] = work / split
-        if (folder / ANSWERS).exists():
-            progress(f"  {split}: kept from an earlier run ({folder})")
-            continue
-        tmp = work / f"{split}.partial"
-        n = make_split(tmp, wheel, teacher, split, scale=scale, progress=progress)
-        tmp.replace(folder)
-        progress(f"  {split}: {n} cases in {folder}")
+    answers = answerer(teacher, ray)
+    try:
+        for split in SPLITS:
+            folder = folders[split] = work / split
+            if (folder / ANSWERS).exists():
+                progress(f"  {split}: kept from an earlier run ({folder})")
+                continue
+            tmp = work / f"{split}.partial"
+            n = make_split(tmp, wheel, answers, split, scale=scale, progress=progress)
+            tmp.replace(folder)
+            progress(f"  {split}: {n} cases in {folder}")
+    finally:
+        answers.close()
     return folders
 
 
 def build_student(store: ModelStore, work: Path, options: TrainOptions, scale: float,
                   dims: StudentDims, progress: Progress, parts: StudentParts | None = None,
-                  teacher: Vlm | None = None) -> dict:
-    """Data, training, the delta (in `work/delta`), and the student assembled from it and
-    stored. `parts` and `teacher` default to the real ones; the figures (also kept in the
-    delta's record and the entry's provenance). `work` must be claimed first
-    (`claim_work`)."""
+                  teacher: TeacherSpec | None = None, ray: str | None = None) -> dict:
+    """Data (answered on Ray workers with `ray`: see `make_data`), training, the delta
+    (in `work/delta`), and the student assembled from it and stored. `parts` and
+    `teacher` default to the real ones, on `store`; the figures (also kept in the delta's
+    record and the entry's provenance). `work` must be claimed first (`claim_work`)."""
     from glasses.export.student_delta import base_record, write_delta
 
     if not (work / MARKER).exists():
         raise BadInput(f"{work}: not a work folder of glasses distill (claim_work first)")
     progress("[1/3] data: the teacher answers the training and held-out questions")
-    teacher = teacher or Teacher(store, BoardProfile.laptop())
-    folders = make_data(store, teacher, work, scale, progress)
+    teacher = teacher or TeacherSpec(store.home)
+    folders = make_data(store, teacher, work, scale, progress, ray)
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         tmp = Path(tmp)
         progress("[2/3] training the projectors, adapters and answer head")
         parts = parts or real_parts(store, dims, tmp, progress)
         encoder, lm, figures = train(parts, folders["train"], work, options, progress)
         record = {"recipe": "glasses distill", "base": base_record(base_packages()),
-                  "teacher": getattr(teacher, "name", type(teacher).__name__),
+                  "teacher": teacher.name,
                   "dims": parts.dims.to_dict(), "options": asdict(options), "scale": scale,
                   "data": {"splits": list(SPLITS), "seed": 0}, "training": figures}
         delta = write_delta(work / "delta", encoder, lm, record)

@@ -1,6 +1,6 @@
 """What the student learns from: images made offline, questions, and the teacher's answers.
 
-Two splits, each a look-and-tell set (`pipelines/look_evaluation.py`) so the held-out one
+Two splits, each a look-and-tell set (`evaluation/look.py`) so the held-out one
 is scored by `glasses eval look` like any other:
 - `train`: views of scikit-image photos (cropped, turned, exposed, blurred, noised: see
   `export/look_set.py`), signs seen at an angle, objects in random colours, each with a
@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 
 from glasses.evaluation.look import CASES
+from glasses.export.distill_answers import Answerer
 from glasses.export.look_set import SIGN_WORDS, THINGS, colour_view, photo_view, sign_view
 from glasses.export.vision_build import read_photo
-from glasses.models.vlm import Vlm
 
 ANSWERS = "answers.tsv"
 PHOTOS = {
@@ -120,16 +120,17 @@ def training_view(view: np.ndarray, other: np.ndarray, rng: np.random.Generator
     return img
 
 
-def make_split(out: Path, photos_wheel: Path, teacher: Vlm, split: str, seed: int = 0,
+def make_split(out: Path, photos_wheel: Path, answers: Answerer, split: str, seed: int = 0,
                scale: float = 1.0, progress: Callable[[str], None] = lambda m: None) -> int:
     """Images, `cases.tsv` and `answers.tsv` for `split` in `out`; the number of cases.
-    `scale` multiplies the counts (a quick run)."""
+    The images and questions are made first, then `answers` (`export/distill_answers.py`)
+    has the teacher answer them. `scale` multiplies the counts (a quick run)."""
     rng = np.random.default_rng([seed, 7 if split == "train" else 8])
     out.mkdir(parents=True, exist_ok=True)
     photos = {n: read_photo(photos_wheel, n) for n in PHOTOS[split]}
     counts = {k: max(1, round(v * scale)) if v else 0 for k, v in COUNTS[split].items()}
     total = sum(counts.values())
-    rows: list[tuple[str, str, str, str]] = []
+    cases: list[tuple[str, str]] = []
 
     def pick(pool: tuple[str, ...]) -> str:
         return pool[rng.integers(len(pool))]
@@ -140,13 +141,9 @@ def make_split(out: Path, photos_wheel: Path, teacher: Vlm, split: str, seed: in
             split == "train") else view
 
     def add(kind: str, image: np.ndarray, question: str) -> None:
-        name = f"{kind}_{len(rows):05d}.jpg"
+        name = f"{kind}_{len(cases):05d}.jpg"
         cv2.imwrite(str(out / name), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
-        answer = "".join(teacher.stream(cv2.imread(str(out / name)), question)).strip()
-        rows.append((name, question, target(answer), "|".join(key_words(target(answer),
-                                                                         question))))
-        if len(rows) % 50 == 0 or len(rows) == total:
-            progress(f"  {split}: {len(rows)}/{total} cases answered by the teacher")
+        cases.append((name, question))
 
     for _ in range(counts["identify"]):
         add("identify", photo(), pick(IDENTIFY[split]))
@@ -159,6 +156,10 @@ def make_split(out: Path, photos_wheel: Path, teacher: Vlm, split: str, seed: in
     for i in range(counts["general"]):
         image = photo() if i % 3 else colour_view(random_colour(rng), pick(THINGS), rng)
         add("general", image, pick(GENERAL[split]))
+    said = answers(out, cases, lambda n: progress(
+        f"  {split}: {n}/{total} cases answered by the teacher"))
+    rows = [(f, q, target(a), "|".join(key_words(target(a), q)))
+            for (f, q), a in zip(cases, said, strict=True)]
     # an answer with no key word cannot be agreed with; it still teaches
     (out / CASES).write_text("".join(f"{f}\t{q}\t{k}\n" for f, q, _, k in rows if k), "utf-8")
     (out / ANSWERS).write_text("".join(f"{f}\t{q}\t{a}\n" for f, q, a, _ in rows), "utf-8")

@@ -15,6 +15,7 @@ from glasses.device.camera import read_image  # noqa: E402
 from glasses.device.errors import StoreError  # noqa: E402
 from glasses.evaluation.look import evaluate_look, read_look_set  # noqa: E402
 from glasses.export.distill import Counterfactuals, StudentParts, TrainOptions, train  # noqa: E402
+from glasses.export.distill_answers import TeacherSpec  # noqa: E402
 from glasses.export.distill_build import build_student, claim_work  # noqa: E402
 from glasses.export.distill_data import PHOTOS, key_words, read_answers, target  # noqa: E402
 from glasses.export.lm_onnx import Llama, LlamaDims  # noqa: E402
@@ -26,7 +27,7 @@ from glasses.models.colour import COLOUR_NAMES  # noqa: E402
 from glasses.models.deployment import open_vlm, runtime_files  # noqa: E402
 from glasses.models.people import People  # noqa: E402
 from glasses.models.store import ModelStore, sha256_file  # noqa: E402
-from glasses.models.vlm import Teacher, VlmOptions  # noqa: E402
+from glasses.models.vlm import VlmOptions  # noqa: E402
 
 TINY = StudentDims(hidden=32, n_visual=2, measure_hidden=16, lora_rank=2, layers=2,
                    common_tokens=512)
@@ -50,11 +51,10 @@ def tiny_parts(store: ModelStore) -> StudentParts:
                         partial(student.image_facts, People(store, BoardProfile.laptop())))
 
 
-@pytest.fixture(scope="module")
-def tiny_student(store, tmp_path_factory) -> tuple[ModelStore, Path, dict]:
-    """A store holding the OCR and people models and a tiny student distilled from the
-    real teacher."""
-    root = tmp_path_factory.mktemp("distill")
+def distil_tiny(store: ModelStore, root: Path, ray: str | None = None
+                ) -> tuple[ModelStore, Path, dict]:
+    """A store in `root` holding the OCR and people models and a tiny student distilled
+    from the real teacher (on `store`), its answers made in this process or on Ray."""
     home = root / "home"
     home.mkdir()
     (home / "downloads").symlink_to(store.home / "downloads")  # the photos' wheel
@@ -63,11 +63,30 @@ def tiny_student(store, tmp_path_factory) -> tuple[ModelStore, Path, dict]:
         entry = store.entry(name)
         target_store.add(name, {f.name: store.path(name, f.name) for f in entry.files},
                          entry.provenance)
-    teacher = Teacher(store, BoardProfile.laptop())
     claim_work(root / "work", fresh=False)
     figures = build_student(target_store, root / "work", FAST, 0.01, TINY, print,
-                            tiny_parts(store), teacher)
+                            tiny_parts(store), TeacherSpec(store.home), ray)
     return target_store, root / "work", figures
+
+
+@pytest.fixture(scope="module")
+def tiny_student(store, tmp_path_factory) -> tuple[ModelStore, Path, dict]:
+    return distil_tiny(store, tmp_path_factory.mktemp("distill"))
+
+
+def test_distilling_with_a_local_ray_gives_the_same_data_and_student(store, tiny_student,
+                                                                     tmp_path):
+    pytest.importorskip("ray")  # the [ray] extra; make setup installs it
+    _, work, figures = tiny_student
+    _, ray_work, ray_figures = distil_tiny(store, tmp_path, ray="local")
+    for split in ("train", "heldout"):
+        for table in ("answers.tsv", "cases.tsv"):
+            assert (ray_work / split / table).read_text() == (work / split / table).read_text()
+    assert ray_figures["final_loss"] == figures["final_loss"]
+    with np.load(work / "delta" / "delta.npz") as a, \
+            np.load(ray_work / "delta" / "delta.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
 
 
 def test_a_tiny_student_is_trained_exported_checked_and_stored(tiny_student):
