@@ -27,8 +27,11 @@ def available_providers(board: BoardProfile) -> list[str]:
     return [*chosen, "CPUExecutionProvider"]
 
 
-def session_options(board: BoardProfile, profile_prefix: str | None = None) -> ort.SessionOptions:
+def session_options(board: BoardProfile, profile_prefix: str | None = None,
+                    float_qdq: bool = False) -> ort.SessionOptions:
     opts = ort.SessionOptions()
+    if float_qdq:  # see `create_session`
+        opts.add_session_config_entry("session.disable_quant_qdq", "1")
     opts.intra_op_num_threads = board.threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -44,8 +47,14 @@ def session_options(board: BoardProfile, profile_prefix: str | None = None) -> o
     return opts
 
 
-def create_session(path: Path, board: BoardProfile) -> ort.InferenceSession:
+def create_session(path: Path, board: BoardProfile, float_qdq: bool = False
+                   ) -> ort.InferenceSession:
     """An inference session for the model file at `path`, configured for `board`.
+
+    `float_qdq`: a quantised (QDQ) model's pairs are computed in float, as written, instead
+    of fused into int8 kernels; for a model quantised with full 8-bit weights elsewhere,
+    whose u8 x s8 pair sums saturate on a CPU without VNNI (AVX2 alone) and change its
+    outputs there.
 
     With `board.op_profile_dir`, onnxruntime profiles every operator of this session into
     that folder (written when the session is released), and the wall-clock time its
@@ -57,7 +66,7 @@ def create_session(path: Path, board: BoardProfile) -> ort.InferenceSession:
     try:
         session = ort.InferenceSession(
             str(path),
-            sess_options=session_options(board, prefix),
+            sess_options=session_options(board, prefix, float_qdq),
             providers=available_providers(board),
         )
     except Exception as e:  # onnxruntime raises its own exception types
