@@ -23,10 +23,10 @@ def register(commands) -> None:
         "resumes from it. Needs the export tools (torch). Then compare: glasses eval look "
         "WORK/heldout --model student (agreement with the teacher), and on a look-and-tell "
         "set with --model student and --model teacher.",
-        epilog="examples: glasses distill (about 20 minutes on 2 cores, 6 of them training); "
+        epilog="examples: glasses distill (about 25 minutes on 2 cores, 7 of them training); "
         "glasses distill --ray (the teacher's answers on a Ray started here)",
     )
-    p.add_argument("--steps", type=int, default=800, help="training steps (default 800)")
+    p.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
     p.add_argument("--batch", type=int, default=8, help="examples per step (default 8)")
     p.add_argument("--scale", type=float, default=1.0,
                    help="scale the number of examples made (default 1: 2340 train, 100 "

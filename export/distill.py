@@ -55,7 +55,14 @@ from glasses.models.answers import KINDS, noun
 from glasses.models.bpe import ByteBPE
 from glasses.models.colour import COLOUR_NAMES
 from glasses.models.intent import Intent, intent_of
-from glasses.models.student import CONFIG_FILE, ENCODER_FILE, LM_FILES, prompt_ids
+from glasses.models.student import (
+    CONFIG_FILE,
+    ENCODER_FILE,
+    LM_FILES,
+    TEXT_SLOT,
+    answer_ids,
+    prompt_ids,
+)
 
 Progress = Callable[[str], None]
 CHECKPOINT = "checkpoint.pt"
@@ -66,7 +73,7 @@ LOGIT_TOLERANCE = 1e-2  # max abs difference of the fp32 ONNX student's logits f
 
 @dataclass(frozen=True)
 class TrainOptions:
-    steps: int = 800
+    steps: int = 1000
     batch: int = 8
     lr: float = 1e-3  # projector
     lora_lr: float = 5e-4
@@ -94,6 +101,11 @@ class StudentParts:
         tok = self.lm_config["tokenizer"]
         return ByteBPE(tok["tokens"], tok["merges"], tok["special"])
 
+    @cached_property
+    def slot(self) -> int:
+        """The answer token that stands for the text read (`models.student.TEXT_SLOT`)."""
+        return self.lm_config["tokenizer"]["tokens"].index(TEXT_SLOT)
+
     def name_ids(self) -> list[list[int]]:
         """Each class's name tokens as the visual tokens give them (`label_tokens` kept)."""
         return [self.bpe.encode(" " + n)[: self.dims.label_tokens] for n in self.class_names]
@@ -116,9 +128,9 @@ class StudentParts:
         bpe, chat = self.bpe, self.lm_config["chat"]
         names = [bpe.encode(" " + noun(n)) for n in self.class_names]
         names += [bpe.encode(noun(n).capitalize()) for n in self.class_names]
-        said = [bpe.encode(answer) for _, _, answer in rows]
+        said = [answer_ids(bpe, answer, text, self.slot) for _, _, answer, text in rows]
         vocab = answer_vocab(names, said, self.lm.dims.n_vocab, self.dims.common_tokens,
-                             [chat["im_end_id"], *chat["stop_ids"]])
+                             [chat["im_end_id"], *chat["stop_ids"], self.slot])
         return compact_lm(self.lm, self.dims, vocab, self.name_ids())
 
 
@@ -196,7 +208,7 @@ class Counterfactuals:
                  top: torch.Tensor, swap_names: float):
         self.encoder, self.names, self.rows = encoder, class_names, rows
         self.swap_names = swap_names
-        self.intents = [intent_of(question) for _, question, _ in rows]
+        self.intents = [intent_of(question) for _, question, *_ in rows]
         self.plain = [c for c, row in enumerate(encoder.kinds) if not row.any()]
         plain = set(self.plain)
         self.renamable = [all(int(c) in plain for c in t) for t in top]
@@ -239,9 +251,9 @@ def sequences(parts: StudentParts, rows: list) -> list[tuple[list[int], int]]:
     """Per example: (ids after the visual tokens, with the answer; how many are answer)."""
     bpe, chat = parts.bpe, parts.lm_config["chat"]
     out = []
-    for _, question, answer in rows:
-        _, after = prompt_ids(bpe, chat, question)
-        said = bpe.encode(answer) + [chat["im_end_id"]]
+    for _, question, answer, text in rows:
+        _, after = prompt_ids(bpe, chat, question, text)
+        said = answer_ids(bpe, answer, text, parts.slot) + [chat["im_end_id"]]
         out.append((after + said, len(said)))
     return out
 
@@ -319,7 +331,7 @@ def train(parts: StudentParts, train_dir: Path, work: Path, options: TrainOption
         hb, tops, changed = counterfactuals.batch(idx, h, top, rng)
         batch_seqs = [seqs[i] for i in idx]
         for j, answer in changed.items():
-            batch_seqs[j] = sequences(parts, [(None, rows[idx[j]][1], answer)])[0]
+            batch_seqs[j] = sequences(parts, [(None, rows[idx[j]][1], answer, "")])[0]
         loss = batch_loss(lm, encoder, before, hb, tops, batch_seqs)
         optimiser.zero_grad()
         loss.backward()

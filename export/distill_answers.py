@@ -20,12 +20,14 @@ import numpy as np
 
 from glasses.device.boards import BoardProfile
 from glasses.device.errors import BadInput
+from glasses.models.answers import read_text
 from glasses.models.store import ModelStore
 from glasses.models.vlm import Teacher, Vlm
 
 Case = tuple[str, str]  # (an image file in the split's folder, its question)
 Counted = Callable[[int], None]  # told how many cases are answered so far
-Answerer = Callable[[Path, list[Case], Counted], list[str]]  # (folder, cases) -> answers
+Said = tuple[str, str]  # (the teacher's answer, the text it read: `answer`)
+Answerer = Callable[[Path, list[Case], Counted], list[Said]]  # (folder, cases) -> answers
 CHUNK = 25  # cases a worker answers at a time (and between progress lines)
 
 
@@ -40,11 +42,16 @@ class TeacherSpec:
         return Teacher(ModelStore(self.home), BoardProfile.laptop())
 
 
-def answer(teacher: Vlm, images: list[bytes], questions: list[str]) -> list[str]:
-    """The teacher's answer to each (JPEG image, question)."""
-    return ["".join(teacher.stream(cv2.imdecode(np.frombuffer(jpeg, np.uint8),
-                                                cv2.IMREAD_COLOR), q)).strip()
-            for jpeg, q in zip(images, questions, strict=True)]
+def answer(teacher: Vlm, images: list[bytes], questions: list[str]) -> list[Said]:
+    """The teacher's answer to each (JPEG image, question), and the text it read for it
+    (`read_text`: "" where it read none or read none for the question's intent)."""
+    out = []
+    for jpeg, question in zip(images, questions, strict=True):
+        stream = teacher.stream(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR),
+                                question)
+        said = "".join(stream).strip()  # the stream's facts are complete once it is read
+        out.append((said, read_text(stream.facts.text or ())))
+    return out
 
 
 def _chunks(folder: Path, cases: list[Case]) -> list[tuple[list[bytes], list[str]]]:
@@ -59,9 +66,9 @@ class LocalAnswers:
         self.spec = spec
         self._teacher: Vlm | None = None
 
-    def __call__(self, folder: Path, cases: list[Case], counted: Counted) -> list[str]:
+    def __call__(self, folder: Path, cases: list[Case], counted: Counted) -> list[Said]:
         self._teacher = self._teacher or self.spec.make()
-        said: list[str] = []
+        said: list[Said] = []
         for images, questions in _chunks(folder, cases):
             said += answer(self._teacher, images, questions)
             counted(len(said))
@@ -100,9 +107,9 @@ class RayAnswers:
         n = max(1, int(ray.available_resources().get("CPU", 1)))
         return ActorPool([worker.remote(self.spec) for _ in range(n)])
 
-    def __call__(self, folder: Path, cases: list[Case], counted: Counted) -> list[str]:
+    def __call__(self, folder: Path, cases: list[Case], counted: Counted) -> list[Said]:
         self._pool = self._pool or self._start()
-        said: list[str] = []
+        said: list[Said] = []
         for part in self._pool.map(lambda w, chunk: w.answer.remote(*chunk),
                                    _chunks(folder, cases)):
             said += part
@@ -123,7 +130,7 @@ class _Worker:
     def __init__(self, spec: TeacherSpec):
         self.teacher = spec.make()
 
-    def answer(self, images: list[bytes], questions: list[str]) -> list[str]:
+    def answer(self, images: list[bytes], questions: list[str]) -> list[Said]:
         return answer(self.teacher, images, questions)
 
 

@@ -4,12 +4,14 @@ Two splits, each a look-and-tell set (`evaluation/look.py`) so the held-out one
 is scored by `glasses eval look` like any other:
 - `train`: views of scikit-image photos (cropped, turned, exposed, blurred, noised: see
   `export/look_set.py`), signs seen at an angle, objects in random colours, each with a
-  question; identify, colour and general questions;
-- `heldout`: photos, colours, object words and phrasings the train split never uses.
+  question; identify, colour and general questions (of signs too);
+- `heldout`: photos, signs, colours, object words and phrasings the train split never
+  uses.
 
 `cases.tsv` holds file, question and the accepted words: the teacher answer's own words
 (less the question's and the template's), so passing means agreeing with the teacher.
-`answers.tsv` holds file, question and the teacher's answer, the training target. A
+`answers.tsv` holds file, question, the teacher's answer (the training target) and the
+text the teacher read for the question (general ones only: the student reads it too). A
 target drops the teacher's gloss ("It looks like an espresso: a small serving of ..."
 -> "It looks like an espresso."): the gloss comes from a class description the student
 does not carry, and it would learn to invent one.
@@ -23,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from glasses.device.errors import BadInput
 from glasses.evaluation.look import CASES
 from glasses.export.distill_answers import Answerer
 from glasses.export.look_set import SIGN_WORDS, THINGS, colour_view, photo_view, sign_view
@@ -68,8 +71,19 @@ GENERAL = {"train": ("Can I eat this?", "Is this a dog?", "Is there an animal he
                      "Is this a bird?", "Is it heavy?"),
            "heldout": ("Is this a cat?", "Can I ride this?", "Is it food?",
                        "What is it used for?")}
-COUNTS = {"train": {"identify": 1000, "signs": 40, "colour": 1200, "general": 100},
-          "heldout": {"identify": 40, "signs": 0, "colour": 40, "general": 20}}
+# signs asked about (the look sets' sign words are theirs alone), and what is asked
+SIGNS = {"train": ("NO ENTRY", "LIFT", "CAUTION", "TICKETS", "STAIRS", "PLATFORM 2", "SALE",
+                   "PARKING", "HOTEL", "KEEP LEFT", "NO SMOKING", "TAXI", "EXIT 7", "WET FLOOR",
+                   "OFFICE", "BAKERY", "RESTROOM", "CLOSED TODAY", "ARRIVALS", "NO DOGS"),
+         "heldout": ("DEPARTURES", "ELM ROAD", "NO CYCLING", "MUSEUM", "OPEN 24 HOURS")}
+SIGN_GENERAL = {"train": ("Can I go in?", "Which street is this?", "Can I park here?",
+                          "Where should I go?", "Is it open?", "What should I do here?",
+                          "Can I smoke here?", "What is this place?"),
+                "heldout": ("Am I allowed in?", "Which way now?", "Where am I?")}
+COUNTS = {"train": {"identify": 1000, "signs": 40, "colour": 1200, "general": 100,
+                    "sign_general": 120},
+          "heldout": {"identify": 40, "signs": 0, "colour": 40, "general": 20,
+                      "sign_general": 12}}
 TEMPLATE = {"it", "its", "it's", "looks", "look", "like", "a", "an", "the", "is", "are", "maybe",
             "or", "so", "yes", "no", "i", "this", "that", "what", "don't", "think", "says",
             "sign", "one"}
@@ -156,20 +170,29 @@ def make_split(out: Path, photos_wheel: Path, answers: Answerer, split: str, see
     for i in range(counts["general"]):
         image = photo() if i % 3 else colour_view(random_colour(rng), pick(THINGS), rng)
         add("general", image, pick(GENERAL[split]))
+    for _ in range(counts["sign_general"]):  # after the others: they are as they were
+        add("general", sign_view(pick(SIGNS[split]), rng), pick(SIGN_GENERAL[split]))
     said = answers(out, cases, lambda n: progress(
         f"  {split}: {n}/{total} cases answered by the teacher"))
-    rows = [(f, q, target(a), "|".join(key_words(target(a), q)))
-            for (f, q), a in zip(cases, said, strict=True)]
+    rows = [(f, q, target(a), "|".join(key_words(target(a), q)), text)
+            for (f, q), (a, text) in zip(cases, said, strict=True)]
     # an answer with no key word cannot be agreed with; it still teaches
-    (out / CASES).write_text("".join(f"{f}\t{q}\t{k}\n" for f, q, _, k in rows if k), "utf-8")
-    (out / ANSWERS).write_text("".join(f"{f}\t{q}\t{a}\n" for f, q, a, _ in rows), "utf-8")
+    (out / CASES).write_text("".join(f"{f}\t{q}\t{k}\n" for f, q, _, k, _ in rows if k),
+                             "utf-8")
+    (out / ANSWERS).write_text("".join(f"{f}\t{q}\t{a}\t{t}\n" for f, q, a, _, t in rows),
+                               "utf-8")
     return len(rows)
 
 
-def read_answers(folder: Path) -> list[tuple[Path, str, str]]:
-    """(image, question, teacher's answer) of a split made by `make_split`."""
+def read_answers(folder: Path) -> list[tuple[Path, str, str, str]]:
+    """(image, question, teacher's answer, text it read) of a split made by `make_split`."""
     rows = []
-    for line in (folder / ANSWERS).read_text("utf-8").splitlines():
-        file, question, answer = line.split("\t")
-        rows.append((folder / file, question, answer))
+    for n, line in enumerate((folder / ANSWERS).read_text("utf-8").splitlines(), 1):
+        parts = line.split("\t")
+        if len(parts) != 4:
+            raise BadInput(f"{folder / ANSWERS}: line {n} has {len(parts)} fields, not 4 "
+                           "(made by an older glasses distill?); start over: glasses "
+                           "distill --fresh")
+        file, question, answer, text = parts
+        rows.append((folder / file, question, answer, text))
     return rows

@@ -137,13 +137,17 @@ def verify(thing: str, known: set[str], seen: str, sure: bool) -> str | None:
     return f"I don't think so. {seen}" if sure else None
 
 
-def read(lines: Sequence[str]) -> str:
-    """The text read, in reading order, quoted; at most `READ_WORDS` words."""
+def read_text(lines: Sequence[str]) -> str:
+    """The text read, in reading order, on one line: at most `READ_WORDS` words, "..."
+    after them; "" for none."""
     words = " ".join(line.strip() for line in lines if line.strip()).split()
-    if not words:
-        return NO_TEXT
-    text = " ".join(words[:READ_WORDS]) + ("..." if len(words) > READ_WORDS else "")
-    return f'It says "{text}".'
+    return " ".join(words[:READ_WORDS]) + ("..." if len(words) > READ_WORDS else "")
+
+
+def read(lines: Sequence[str]) -> str:
+    """The text read, quoted (`read_text`)."""
+    text = read_text(lines)
+    return f'It says "{text}".' if text else NO_TEXT
 
 
 

@@ -16,9 +16,11 @@ Two graphs, built by `glasses distill` (`export/distill.py`, `export/student.py`
   pass m = 0 and the same labels.
 
 The prompt: "<|im_start|>user\\n" (its cache computed once), the visual tokens, then
-"\\n{question}<|im_end|>\\n<|im_start|>assistant\\n". Text is still read by OCR, and the
-checks that need no model (a blank view, a black-and-white picture) answer as the
-teacher does.
+"\\n{question}<|im_end|>\\n<|im_start|>assistant\\n"; for a general question, the text OCR
+reads, as the teacher reads it, goes before the question ('Text: "NO ENTRY"\\n'), and the
+answer says it by one token (`TEXT_SLOT`) that the text replaces, so any text is copied
+whole. Read questions are answered by OCR, and the checks that need no model (a blank
+view, a black-and-white picture) answer as the teacher does.
 """
 
 import json
@@ -40,7 +42,15 @@ from glasses.models.people import People
 from glasses.models.sessions import create_session
 from glasses.models.store import ModelStore
 from glasses.models.vision import as_bgr, preprocess
-from glasses.models.vlm import AnswerStream, VlmOptions, check_question, guarded, timed, words
+from glasses.models.vlm import (
+    AnswerStream,
+    VlmOptions,
+    check_question,
+    fact_lines,
+    guarded,
+    timed,
+    words,
+)
 
 STORE_NAME = "look-student"
 ENCODER_FILE = "encoder.onnx"
@@ -48,12 +58,28 @@ LM_FILES = {"fp32": "lm.onnx", "int8": "lm.int8.onnx"}
 CONFIG_FILE = "student.json"  # dimensions, visual tokens, tokenizer, chat pieces
 
 
-def prompt_ids(bpe: ByteBPE, chat: dict, question: str) -> tuple[list[int], list[int]]:
-    """(ids before the visual tokens, ids after them) for `question`."""
+TEXT_SLOT = "<jupyter_text>"  # an answer token that stands for the text read (`answer_ids`)
+
+
+def prompt_ids(bpe: ByteBPE, chat: dict, question: str, text: str = ""
+               ) -> tuple[list[int], list[int]]:
+    """(ids before the visual tokens, ids after them) for `question`, and the text read
+    for it (`read_text`), if any."""
     before = [chat["im_start_id"], *bpe.encode("user\n")]
-    after = [*bpe.encode("\n" + question), chat["im_end_id"], *bpe.encode("\n"),
+    read = f'Text: "{text}"\n' if text else ""
+    after = [*bpe.encode("\n" + read + question), chat["im_end_id"], *bpe.encode("\n"),
              chat["im_start_id"], *bpe.encode("assistant\n")]
     return before, after
+
+
+def answer_ids(bpe: ByteBPE, answer: str, text: str, slot: int) -> list[int]:
+    """`answer`'s ids with the text read, where it says it, as the one `slot` token: the
+    student copies any text so, whatever its words."""
+    if not text or text not in answer:
+        return bpe.encode(answer)
+    start = answer.index(text)
+    head, tail = answer[:start], answer[start + len(text) :]
+    return [*(bpe.encode(head) if head else []), slot, *(bpe.encode(tail) if tail else [])]
 
 
 UNREAD_COLOUR = (128, 128, 128), "grey"  # what `image_facts` gives where it reads no colour
@@ -102,6 +128,9 @@ class Student:
                                                                np.float32),
                       "std": np.array(self.config["image"]["std"], np.float32)}
         self.stop_ids = frozenset(self.chat["stop_ids"])
+        # the slot, and the special tokens no answer holds: their embeddings, the head's
+        # untrained rows, are nearly one, so the student says the slot with any of them
+        self.slots = frozenset(tok["special"]) - self.stop_ids | {tok["tokens"].index(TEXT_SLOT)}
         self.encoder = create_session(store.path(STORE_NAME, ENCODER_FILE), board)
         self.lm = create_session(store.path(STORE_NAME, LM_FILES[options.lm_precision]), board)
         if "labels" not in {i.name for i in self.lm.get_inputs()}:  # before the copy gate
@@ -157,8 +186,13 @@ class Student:
         self._run_options.terminate = False
         with timed(out.stages_ms, "vision"):
             visual, labels = self.visual(image, out.intent)
+        text = ""
+        if out.intent is Intent.GENERAL:  # what a sign says, as the teacher reads it
+            with timed(out.stages_ms, "ocr"):
+                text = answers.read_text(fact_lines(
+                    [line.text for line in self.reader.read(image).lines]))
         t0 = time.perf_counter()
-        before, after = prompt_ids(self.bpe, self.chat, question)
+        before, after = prompt_ids(self.bpe, self.chat, question, text)
         if self._prefix is None:
             _, *self._prefix = self.lm.run(None, self._feed(
                 self._no_visual, before, self._no_labels, self._empty, self._empty))
@@ -167,7 +201,10 @@ class Student:
         for token in greedy(self.lm, feed, ("past_k", "past_v"), self.options.max_tokens,
                             self.stop_ids, self._run_options,
                             after_first={"visual": self._no_visual}, timings=timings):
-            if piece := decoder.push(token):
+            if token in self.slots:  # the text read, copied whole
+                if piece := decoder.flush() + text:
+                    yield piece
+            elif piece := decoder.push(token):
                 yield piece
         if tail := decoder.flush():
             yield tail

@@ -10,7 +10,7 @@ language model with every fact. A person in view is "a person", never who.
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -170,6 +170,12 @@ class Facts:
         return ", ".join(parts)
 
 
+def fact_lines(lines: Sequence[str]) -> tuple[str, ...]:
+    """The lines read that are facts for a general answer: a stray letter on a photo is
+    not one."""
+    return tuple(t for t in lines if len(re.sub(r"[\W_]", "", t)) >= MIN_FACT_CHARS)
+
+
 def check_question(question: str) -> str:
     question = " ".join(str(question).split())
     try:
@@ -259,8 +265,8 @@ class Teacher:
         if intent in (Intent.READ, Intent.GENERAL):
             with _timed("ocr"):
                 text = tuple(line.text for line in self.reader.read(image).lines)
-            if intent is Intent.GENERAL:  # a stray letter on a photo is not a fact
-                text = tuple(t for t in text if len(re.sub(r"[\W_]", "", t)) >= MIN_FACT_CHARS)
+            if intent is Intent.GENERAL:
+                text = fact_lines(text)
         if intent in (Intent.COLOUR, Intent.GENERAL) and not grey:
             with _timed("colour"):
                 colour = name_colour(image)

@@ -17,7 +17,13 @@ from glasses.evaluation.look import evaluate_look, read_look_set  # noqa: E402
 from glasses.export.distill import Counterfactuals, StudentParts, TrainOptions, train  # noqa: E402
 from glasses.export.distill_answers import TeacherSpec  # noqa: E402
 from glasses.export.distill_build import build_student, claim_work  # noqa: E402
-from glasses.export.distill_data import PHOTOS, key_words, read_answers, target  # noqa: E402
+from glasses.export.distill_data import (  # noqa: E402
+    PHOTOS,
+    SIGNS,
+    key_words,
+    read_answers,
+    target,
+)
 from glasses.export.lm_onnx import Llama, LlamaDims  # noqa: E402
 from glasses.export.mobilenet_v2 import MOBILENET_V2, mobilenet_v2, with_features  # noqa: E402
 from glasses.export.student import StudentDims  # noqa: E402
@@ -25,6 +31,7 @@ from glasses.models import answers, ocr, people, student, vision  # noqa: E402
 from glasses.models import lm as lm_model  # noqa: E402
 from glasses.models.colour import COLOUR_NAMES  # noqa: E402
 from glasses.models.deployment import open_vlm, runtime_files  # noqa: E402
+from glasses.models.intent import Intent, intent_of  # noqa: E402
 from glasses.models.people import People  # noqa: E402
 from glasses.models.store import ModelStore, sha256_file  # noqa: E402
 from glasses.models.vlm import VlmOptions  # noqa: E402
@@ -156,10 +163,51 @@ def test_the_splits_hold_the_teachers_answers_and_their_key_words(tiny_student):
     train_rows, held_rows = read_answers(work / "train"), read_answers(work / "heldout")
     assert train_rows and held_rows
     held_questions = {c.question for c in read_look_set(work / "heldout")}
-    assert not {q for _, q, _ in train_rows} & held_questions  # phrasings never trained on
+    assert not {q for _, q, _, _ in train_rows} & held_questions  # phrasings never trained on
     assert not set(PHOTOS["train"]) & set(PHOTOS["heldout"])  # nor photos
-    for path, _, answer in train_rows:
+    assert not set(SIGNS["train"]) & set(SIGNS["heldout"])  # nor signs
+    for path, question, answer, text in train_rows:
         assert path.exists() and answer and ": " not in answer  # no glosses
+        if intent_of(question) is not Intent.GENERAL:
+            assert text == ""  # the teacher reads text for general questions alone
+
+
+def test_the_teacher_answering_a_general_question_gives_the_text_it_read(store):
+    import cv2
+
+    from glasses.export.distill_answers import answer
+    from glasses.export.look_set import sign_view
+
+    teacher = TeacherSpec(store.home).make()
+    sign = cv2.imencode(".jpg", sign_view("NO ENTRY", np.random.default_rng(0)))[1].tobytes()
+    (said, text), (_, none) = answer(teacher, [sign, sign], ["Can I go in?", "What is this?"])
+    assert text == "NO ENTRY" and "NO ENTRY" in said  # read for a general question
+    assert none == ""  # and not to identify
+
+
+def test_an_answer_says_the_text_read_by_one_token_and_the_prompt_gives_the_text(store):
+    parts = tiny_parts(store)
+    bpe, chat, slot = parts.bpe, parts.lm_config["chat"], parts.slot
+    tokenizer = parts.lm_config["tokenizer"]
+    assert tokenizer["tokens"][slot] == student.TEXT_SLOT and slot in tokenizer["special"]
+    ids = student.answer_ids(bpe, "The sign says NO ENTRY, so no.", "NO ENTRY", slot)
+    assert ids == [*bpe.encode("The sign says "), slot, *bpe.encode(", so no.")]
+    assert student.answer_ids(bpe, 'It says "EXIT".', "EXIT", slot).count(slot) == 1
+    plain = bpe.encode("It looks like a moped.")
+    assert student.answer_ids(bpe, "It looks like a moped.", "", slot) == plain
+    assert student.answer_ids(bpe, "It looks like a moped.", "EXIT", slot) == plain
+    question = "Can I go in?"
+    with_text = student.prompt_ids(bpe, chat, question, "NO ENTRY")[1]
+    assert bpe.decode(with_text).startswith('\nText: "NO ENTRY"\nCan I go in?')
+    assert bpe.decode(student.prompt_ids(bpe, chat, question)[1]).startswith("\nCan I go in?")
+
+
+def test_a_split_made_by_an_older_distill_is_refused_naming_the_file(tmp_path):
+    from glasses.device.errors import BadInput
+
+    (tmp_path / "answers.tsv").write_text("a.jpg\tWhat is this?\tIt looks like a cat.\n")
+    with pytest.raises(BadInput, match=r"answers.tsv: line 1 has 3 fields.*--fresh"):
+        read_answers(tmp_path)
 
 
 def test_targets_drop_glosses_and_key_words_leave_out_the_question_and_template():
