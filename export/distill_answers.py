@@ -11,7 +11,7 @@ This is build-time code.
 """
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,7 @@ class TeacherSpec:
     """How to make the teacher anywhere: the home of the store that holds its models."""
 
     home: Path
-    name = "teacher"
+    name = Teacher.name
 
     def make(self) -> Vlm:
         return Teacher(ModelStore(self.home), BoardProfile.laptop())
@@ -54,9 +54,11 @@ def answer(teacher: Vlm, images: list[bytes], questions: list[str]) -> list[Said
     return out
 
 
-def _chunks(folder: Path, cases: list[Case]) -> list[tuple[list[bytes], list[str]]]:
-    return [([(folder / f).read_bytes() for f, _ in part], [q for _, q in part])
-            for part in (cases[i : i + CHUNK] for i in range(0, len(cases), CHUNK))]
+def _chunks(folder: Path, cases: list[Case]) -> Iterator[tuple[list[bytes], list[str]]]:
+    """(JPEG bytes, questions) of `CHUNK` cases at a time, each read when it is taken."""
+    for i in range(0, len(cases), CHUNK):
+        part = cases[i : i + CHUNK]
+        yield [(folder / f).read_bytes() for f, _ in part], [q for _, q in part]
 
 
 class LocalAnswers:

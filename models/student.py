@@ -79,7 +79,7 @@ def answer_ids(bpe: ByteBPE, answer: str, text: str, slot: int) -> list[int]:
         return bpe.encode(answer)
     start = answer.index(text)
     head, tail = answer[:start], answer[start + len(text) :]
-    return [*(bpe.encode(head) if head else []), slot, *(bpe.encode(tail) if tail else [])]
+    return [*bpe.encode(head), slot, *bpe.encode(tail)]
 
 
 UNREAD_COLOUR = (128, 128, 128), "grey"  # what `image_facts` gives where it reads no colour
