@@ -36,7 +36,7 @@ from glasses.device.camera import read_image
 from glasses.device.errors import BadInput, StoreError
 from glasses.export.backbone import N_FEATURES, Backbone
 from glasses.export.distill_data import read_answers
-from glasses.export.lm_onnx import Llama
+from glasses.export.lm_onnx import Llama, LlamaDims
 from glasses.export.student import (
     CompactLM,
     ImageEncoder,
@@ -380,10 +380,10 @@ def _save(path: Path, setup: dict, encoder: ImageEncoder, trained: list, optimis
 def export(parts: StudentParts, encoder: ImageEncoder, lm: CompactLM, folder: Path,
            progress: Progress) -> tuple[dict, dict]:
     """ONNX graphs, the int8 language model and `student.json` in `folder`; (the checks,
-    the exact fp32 graphs' outputs on a made-up input, to record or compare: see
-    `onnx_differences`). The fp32 language model, once checked against torch, reads its
-    input embedding as int8 too (`gather_int8`: 113 MB -> 28 MB resident, a quarter of
-    what it held), checked to give the same likeliest tokens."""
+    the exact fp32 graphs' outputs on a made-up input, to record or compare: the first
+    visual values and the 8 likeliest tokens). The fp32 language model, once checked
+    against torch, reads its input embedding as int8 too (`gather_int8`: 113 MB -> 28 MB),
+    checked to give the same three likeliest tokens."""
     from glasses.export.lm_onnx import gather_int8, quantize_int8
 
     progress("  exporting the student to ONNX")
@@ -436,7 +436,8 @@ def torch_outputs(parts: StudentParts, encoder: ImageEncoder, lm: CompactLM
     return visual.numpy(), logits.numpy()
 
 
-def onnx_outputs(parts: StudentParts, folder: Path, d) -> tuple[np.ndarray, np.ndarray]:
+def onnx_outputs(parts: StudentParts, folder: Path, d: LlamaDims
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """(visual tokens, next-token logits) of the ONNX graphs in `folder` (the fp32 language
     model) on the made-up input, the prompt before the image run first as at run time."""
     import onnxruntime as ort
