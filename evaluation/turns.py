@@ -57,7 +57,8 @@ def _stream(vad: VadStage, whisper: WhisperOnnx, audio: np.ndarray
                            offset=offset)
         for u in vad.process(chunk):
             if u.ending:
-                vad.judge.words(u.speech_end, whisper.transcribe(u.samples).text)
+                early = whisper.transcribe(u.samples)
+                vad.judge.words(u.speech_end, early.text, early.end_p)
             elif u.final:
                 out.append((u, offset + len(chunk.samples)))
     return out + [(u, len(audio)) for u in vad.flush() if u.final]

@@ -70,6 +70,11 @@ class AsrResult:
     tokens: list[int]
     audio_s: float
     timings_ms: dict[str, float] = field(default_factory=dict)  # mel, encoder, decoder
+    # how sure the decoder was that the sentence ends where the text does: the probability,
+    # when it chose the last token, of a full stop, question or exclamation mark there (a
+    # question trailing off into a pause, "Can you tell me ...", gets less); None when no
+    # token was decoded
+    end_p: float | None = None
 
 
 class WhisperOnnx:
@@ -156,13 +161,14 @@ class WhisperOnnx:
             cross = [np.concatenate([c, s.take(tail, axis=a)], axis=a)
                      for c, s, a in zip(cross, self._silence, self._position_axes, strict=True)]
         t2 = time.perf_counter()
-        tokens = self._decode(dict(zip(self._cross_names, cross, strict=True)), prefix or [],
-                              run_options)
+        tokens, end_p = self._decode(dict(zip(self._cross_names, cross, strict=True)),
+                                     prefix or [], run_options)
         t3 = time.perf_counter()
         return AsrResult(
             text=self.vocab.decode(tokens).strip(),
             tokens=tokens,
             audio_s=seconds,
+            end_p=end_p,
             timings_ms={"mel": (t1 - t0) * 1e3, "encoder": (t2 - t1) * 1e3,
                         "decoder": (t3 - t2) * 1e3},
         )
@@ -179,23 +185,33 @@ class WhisperOnnx:
         return np.ascontiguousarray(mel[:, :frames])
 
     def _decode(self, cross: dict[str, np.ndarray], prefix: list[int],
-                run_options: ort.RunOptions) -> list[int]:
-        """Greedy decoding with whisper's suppression rules; the text tokens."""
+                run_options: ort.RunOptions) -> tuple[list[int], float | None]:
+        """Greedy decoding with whisper's suppression rules: the text tokens, and `end_p`
+        (`AsrResult`) at the last of them."""
         prompt = np.array([[*self.sot_sequence[0], *prefix]], dtype=np.int64)
         feed = {"tokens": prompt, "self_k": self._empty, "self_v": self._empty, **cross}
+        steps: list[np.ndarray] = []  # each step's masked logits (the session's own arrays)
 
         def mask(logits: np.ndarray, step: int) -> None:
             logits[self.suppress] = -np.inf
             if step == 0:
                 logits[self.suppress_at_begin] = -np.inf
+            steps.append(logits)
 
         out = list(prefix)
         for token in greedy(self.decoder, feed, ("self_k", "self_v"), self.options.max_tokens,
                             (self.vocab.eot,), run_options, mask, first_step=len(prefix)):
             out.append(token)
             if (cut := loop_cut(out, len(prefix))) is not None:
-                return out[:cut]
-        return out
+                out = out[:cut]
+                break
+        new = len(out) - len(prefix)
+        return out, self._end_p(steps[new - 1]) if new > 0 else None
+
+    def _end_p(self, logits: np.ndarray) -> float:
+        z = logits.astype(np.float64)
+        z = np.exp(z - z.max())
+        return float(z[self.vocab.sentence_ends].sum() / z.sum())
 
 
 def loop_cut(tokens: list[int], start: int = 0) -> int | None:

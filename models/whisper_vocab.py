@@ -9,6 +9,8 @@ from pathlib import Path
 
 from glasses.models.bpe import bytes_to_unicode
 
+ENDS = (".", "?", "!")
+
 
 @lru_cache(maxsize=1)
 def _byte_decoder() -> dict[str, int]:
@@ -23,6 +25,9 @@ class Vocabulary:
             self.tokens.pop()
         self._ids = {t: i for i, t in enumerate(self.tokens) if t.startswith("<|")}
         self.eot = self.special("endoftext")
+        # the tokens that end a sentence: ".", "?", "!", with or without a space before
+        self.sentence_ends = [i for i, t in enumerate(self.tokens[: self.eot])
+                              if t.removeprefix("\u0120") in ENDS]  # U+0120: the space
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -74,10 +74,11 @@ class AsrStage(Stage):
                              frame=item.frame)
             return
         if item.ending:
-            text = self.asr.transcribe(item.samples).text
+            result = self.asr.transcribe(item.samples)
+            text = result.text
             self._early = (bounds, text)
             if self.judge is not None:
-                self.judge.words(item.speech_end, text)
+                self.judge.words(item.speech_end, text, result.end_p)
             yield Transcript(t_ns=item.t_ns, text=text, final=False, start_ns=item.start_ns,
                              frame=item.frame, ending=True)
             return

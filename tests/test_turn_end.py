@@ -3,6 +3,7 @@ the judge, and the real end-of-turn model and speech recognition on spoken quest
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from glasses.models.store import ModelStore
 from glasses.models.vad import WINDOW, Endpointer, VadOptions
 from glasses.pipelines.frames import Utterance
 from glasses.pipelines.turn_judge import TurnJudge
+
+REAL_SPEECH = Path(__file__).resolve().parents[1].parent / "shared/data/real-speech"
 
 TURN = VadOptions(endpoint="turn")
 
@@ -79,19 +82,30 @@ def test_words_that_leave_a_question_unfinished(text, unfinished):
     assert words_unfinished(text) is unfinished
 
 
-def test_the_judge_wants_sound_and_words_to_agree():
+def test_the_judge_weighs_sound_and_how_sure_the_words_end():
     judge = TurnJudge()
     assert judge.decision(100) is None
     judge.sound(100, 0.9)
     assert judge.decision(100) is None  # the words are still coming
     assert judge.decision(100, words_due=False) is True  # none will come: sound alone
-    judge.words(100, "What colour is")
+    judge.words(100, "What colour is", 0.99)
+    assert judge.decision(100) is False  # words that cannot end a sentence
+    judge.words(100, "What colour is the wall?", 0.7)
+    assert judge.decision(100) is True  # likely, and the sound agrees
+    judge.words(100, "Can you tell me?", 0.5)
+    assert judge.decision(100) is False  # the decoder unsure of its question mark
+    judge.words(100, "Can you tell me?", None)
     assert judge.decision(100) is False
-    judge.words(100, "What colour is the wall?")
-    assert judge.decision(100) is True
-    judge.sound(200, 0.2)  # a newer silence: sounds unfinished, whatever the words say
-    assert judge.decision(200) is False and judge.decision(100) is None
-    assert TurnJudge("words").decision(5) is None
+    judge.sound(200, 0.2)
+    judge.words(200, "What colour is the wall?", 0.7)
+    assert judge.decision(200) is False and judge.decision(100) is None  # sound disagrees
+    judge.words(200, "What colour is the wall?", 0.9)
+    assert judge.decision(200) is True  # sure words end it whatever the sound says
+    assert TurnJudge("sound").decision(200) is None
+    words = TurnJudge("words")
+    assert words.decision(5) is None
+    words.words(5, "Is it?", 0.65)
+    assert words.decision(5) is True
     with pytest.raises(ValueError, match="unknown rule"):
         TurnJudge("coin")
 
@@ -130,6 +144,27 @@ def test_a_missing_end_of_turn_model_is_named_in_one_line(tmp_path, store):
     assert "glasses models prepare" in str(e.value)
     # asked for the VAD alone, the end-of-turn model is not needed
     VadStage(other, BoardProfile.laptop(), VadOptions(endpoint="vad")).open()
+
+
+def test_whisper_is_unsure_how_a_fragment_ends_and_sure_of_a_whole_question(store):
+    """It finishes "What kind of" as a question, but less sure of the mark it ends with."""
+    from glasses.device.audio import load_audio
+    from glasses.export.pause_set import _paused
+    from glasses.models.asr import WhisperOnnx
+    from glasses.pipelines.turn_judge import LIKELY_END, SURE_END
+
+    whisper = WhisperOnnx(store, BoardProfile.laptop())
+    pad = np.zeros(4000, np.float32)
+    for voice in ("en-us", "en-gb-x-rp"):
+        speech, pause, _ = _paused("What kind of", "bird is sitting on the fence?", voice,
+                                   160, 50, 0.8, 0)
+        fragment = whisper.transcribe(np.concatenate([pad, speech[:pause], pad]))
+        whole = whisper.transcribe(np.concatenate([pad, speech, pad]))
+        assert fragment.end_p < LIKELY_END, fragment
+        assert whole.end_p >= SURE_END and "fence" in whole.text, whole
+    real = whisper.transcribe(load_audio(REAL_SPEECH / "horizon.wav"))  # a real voice
+    assert real.end_p >= SURE_END and real.text.endswith(".")
+    assert whisper.transcribe(np.zeros(16000, np.float32)).end_p is None  # nothing decoded
 
 
 def test_a_pause_inside_a_question_does_not_cut_it(store, tmp_path):
