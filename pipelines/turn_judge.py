@@ -46,6 +46,20 @@ class TurnJudge:
         with self._lock:
             self._words = {silence: (text, end_p)}
 
+    def wants_sound(self, silence: int, words_due: bool = True) -> bool:
+        """Whether the end-of-turn model must hear `silence`: words that decide alone
+        (sure, unlikely or unfinished) spare its call (~100-180 ms on the VAD's thread,
+        which the final text waited for), and while they are still coming it waits."""
+        if self.rule == "sound" or (not words_due and self.rule == "both"):
+            return True
+        with self._lock:
+            words = self._words.get(silence)
+        if self.rule == "words" or words is None:
+            return False
+        text, end_p = words
+        return (not words_unfinished(text) and end_p is not None
+                and LIKELY_END <= end_p < SURE_END)
+
     def decision(self, silence: int, words_due: bool = True) -> bool | None:
         """True: the turn ended at `silence`; False: it goes on; None: not known yet.
         `words_due` False: no words will come for this silence (judge by sound alone)."""

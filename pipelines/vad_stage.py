@@ -24,10 +24,10 @@ KEPT_EVENTS = 1000  # likewise, speech starts and ends (a session of hours keeps
 class VadStage(Stage):
     """Runs silero VAD over 32 ms windows and emits an `Utterance` at each end of turn.
 
-    With the "turn" endpoint, each silence is judged by the end-of-turn model
-    (`models/end_of_turn.py`) once `judge_ms` of it is heard, on the audio of the turn so
-    far; the early `ending` utterance goes out before, after `tail_ms`, so speech
-    recognition runs while the silence grows and the model judges. Keeps the audio since
+    With the "turn" endpoint, each silence is judged once `judge_ms` of it is heard, by
+    the words of the early `ending` utterance (sent after `tail_ms`, so speech recognition
+    runs while the silence grows) and, where they leave it open, by the end-of-turn model
+    (`models/end_of_turn.py`) on the audio of the turn so far. Keeps the audio since
     the current speech started (plus padding), and the capture times of the chunks it came
     in, from which the capture time of any kept sample follows.
     """
@@ -112,16 +112,17 @@ class VadStage(Stage):
             yield self._utterance(event.start, event.sample, event.sample + self._tail, True)
 
     def _judge(self) -> list[VadEvent]:
-        """The silence judged: by the end-of-turn model on the turn heard so far (once),
-        and by the words of the early decode once they come (`pipelines/turn_judge.py`)."""
+        """The silence judged: by the words of the early decode once they come and, where
+        they leave it open, by the end-of-turn model on the turn heard so far (once;
+        `pipelines/turn_judge.py`)."""
         silence = self._endpointer.silence_from
-        if self._sounded != silence:
+        words_due = self.options.early_end and self._pos - silence < self._words_wait
+        if self._sounded != silence and self.judge.wants_sound(silence, words_due):
             self._sounded = silence
             lo = max(self._endpointer.speech_start - self._pad, self._kept_from) - self._kept_from
             p = self._turn.probability(self._kept[lo : self._pos - self._kept_from])
             self.verdicts.append((silence, round(p, 3)))
             self.judge.sound(silence, p)
-        words_due = self.options.early_end and self._pos - silence < self._words_wait
         complete = self.judge.decision(silence, words_due)
         return [] if complete is None else self._endpointer.verdict(complete)
 

@@ -110,6 +110,19 @@ def test_the_judge_weighs_sound_and_how_sure_the_words_end():
         TurnJudge("coin")
 
 
+def test_the_sound_is_asked_only_where_the_words_leave_it_open():
+    judge = TurnJudge()
+    assert not judge.wants_sound(1)  # the words are still coming
+    assert judge.wants_sound(1, words_due=False)  # none will come
+    for text, end_p, wanted in [("What colour is the wall?", 0.9, False),  # sure
+                                ("What colour is the wall?", 0.7, True),  # likely
+                                ("Can you tell me?", 0.3, False), ("What colour is", 0.7, False)]:
+        judge.words(1, text, end_p)
+        assert judge.wants_sound(1) is wanted, (text, end_p)
+        assert judge.decision(1) is (None if wanted else end_p >= 0.8)
+    assert TurnJudge("sound").wants_sound(1) and not TurnJudge("words").wants_sound(1, False)
+
+
 def test_features_are_the_newest_8_seconds_zero_padded_in_front():
     rng = np.random.default_rng(0)
     short = (0.1 * rng.standard_normal(16000)).astype(np.float32)
