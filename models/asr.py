@@ -190,13 +190,13 @@ class WhisperOnnx:
         (`AsrResult`) at the last of them."""
         prompt = np.array([[*self.sot_sequence[0], *prefix]], dtype=np.int64)
         feed = {"tokens": prompt, "self_k": self._empty, "self_v": self._empty, **cross}
-        steps: list[np.ndarray] = []  # each step's masked logits (the session's own arrays)
+        ends: list[float] = []  # each step's `end_p`
 
         def mask(logits: np.ndarray, step: int) -> None:
             logits[self.suppress] = -np.inf
             if step == 0:
                 logits[self.suppress_at_begin] = -np.inf
-            steps.append(logits)
+            ends.append(self._end_p(logits))
 
         out = list(prefix)
         for token in greedy(self.decoder, feed, ("self_k", "self_v"), self.options.max_tokens,
@@ -206,11 +206,11 @@ class WhisperOnnx:
                 out = out[:cut]
                 break
         new = len(out) - len(prefix)
-        return out, self._end_p(steps[new - 1]) if new > 0 else None
+        return out, ends[new - 1] if new > 0 else None
 
     def _end_p(self, logits: np.ndarray) -> float:
-        z = logits.astype(np.float64)
-        z = np.exp(z - z.max())
+        """The probability of a sentence-ending mark under `logits` (~0.1 ms a step)."""
+        z = np.exp(logits - logits.max())
         return float(z[self.vocab.sentence_ends].sum() / z.sum())
 
 
