@@ -46,33 +46,40 @@ class TurnJudge:
         with self._lock:
             self._words = {silence: (text, end_p)}
 
+    def _by_words(self, silence: int) -> str | None:
+        """What the words say of `silence`: "no" (unfinished, or the decoder unsure of
+        the end), "likely", "sure"; None while they are still coming."""
+        with self._lock:
+            words = self._words.get(silence)
+        if words is None:
+            return None
+        text, end_p = words
+        if words_unfinished(text) or end_p is None or end_p < LIKELY_END:
+            return "no"
+        return "sure" if end_p >= SURE_END else "likely"
+
+    def _by_sound_alone(self, words_due: bool) -> bool:
+        return self.rule == "sound" or (not words_due and self.rule == "both")
+
     def wants_sound(self, silence: int, words_due: bool = True) -> bool:
         """Whether the end-of-turn model must hear `silence`: words that decide alone
         (sure, unlikely or unfinished) spare its call (~100-180 ms on the VAD's thread,
         which the final text waited for), and while they are still coming it waits."""
-        if self.rule == "sound" or (not words_due and self.rule == "both"):
+        if self._by_sound_alone(words_due):
             return True
-        with self._lock:
-            words = self._words.get(silence)
-        if self.rule == "words" or words is None:
-            return False
-        text, end_p = words
-        return (not words_unfinished(text) and end_p is not None
-                and LIKELY_END <= end_p < SURE_END)
+        return self.rule != "words" and self._by_words(silence) == "likely"
 
     def decision(self, silence: int, words_due: bool = True) -> bool | None:
         """True: the turn ended at `silence`; False: it goes on; None: not known yet.
         `words_due` False: no words will come for this silence (judge by sound alone)."""
         with self._lock:
-            p, words = self._sound.get(silence), self._words.get(silence)
+            p = self._sound.get(silence)
         by_sound = None if p is None else p > COMPLETE
-        if self.rule == "sound" or (not words_due and self.rule == "both"):
+        if self._by_sound_alone(words_due):
             return by_sound
+        words = self._by_words(silence)
         if words is None:
             return None
-        text, end_p = words
-        if words_unfinished(text) or end_p is None or end_p < LIKELY_END:
+        if words == "no":
             return False
-        if self.rule == "words" or end_p >= SURE_END:
-            return True
-        return by_sound
+        return True if self.rule == "words" or words == "sure" else by_sound
