@@ -2,7 +2,8 @@
 
 For each model the store gets three entries:
 - `whisper-NAME`: encoder and decoder ONNX (fp32 and dynamic int8), vocabulary, asr.json
-  (dimensions, prompt and suppression rules taken from whisper's own DecodingTask);
+  (dimensions, prompt and suppression rules taken from whisper's own DecodingTask), and
+  each encoder's cross k/v of a silent window (`silence*.npz`, `models/asr.py`);
 - `whisper-NAME-reference`: the rebuilt openai-whisper checkpoint (the `whisper` engine);
 - `whisper-NAME-ct2`: the CTranslate2 directory as carried (the `faster-whisper` engine).
 
@@ -20,6 +21,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from glasses.device.audio import SAMPLE_RATE, load_audio
 from glasses.device.boards import BoardProfile
@@ -30,11 +32,11 @@ from glasses.export.weights import (
     WHISPER_TINY_EN_CT2,
     WeightPackage,
 )
-from glasses.models.asr import AsrOptions, WhisperOnnx, store_name
+from glasses.models.asr import AsrOptions, WhisperOnnx, encode_silence, store_name
 from glasses.models.store import ModelStore
 
 Progress = Callable[[str], None]
-EXPORT_VERSION = 5  # of the ONNX graphs' layout (see export/whisper_onnx.py)
+EXPORT_VERSION = 6  # of the ONNX graphs' layout (see export/whisper_onnx.py), 6: silence*.npz
 LOGIT_TOLERANCE = 1e-2  # max abs difference of fp32 ONNX logits from PyTorch (logits span ~30)
 CT2_FILES = ("model.bin", "config.json", "vocabulary.txt", "tokenizer.json")
 
@@ -119,7 +121,6 @@ def reference_transcripts(whisper_model, clips: list[np.ndarray]) -> list[str]:
 
 def check_logits(whisper_model, folder: Path, clip: np.ndarray) -> float:
     """Max abs difference of the ONNX decoder's first logits from PyTorch's, full window."""
-    import onnxruntime as ort
     import torch
     import whisper
 
@@ -170,6 +171,11 @@ def build_whisper(store: ModelStore, model: str, wheels: list[Path], progress: P
         progress(f"  {name}: dynamic int8 variants")
         for graph in ("encoder", "decoder"):
             quantize_int8(onnx_dir / f"{graph}.onnx", onnx_dir / f"{graph}.int8.onnx")
+        progress(f"  {name}: encoding the silence that follows a short question")
+        for suffix in ("", ".int8"):
+            encoder = ort.InferenceSession(str(onnx_dir / f"encoder{suffix}.onnx"))
+            silence = encode_silence(encoder, reference.dims.n_mels)
+            np.savez(onnx_dir / f"silence{suffix}.npz", **silence)
 
         progress(f"  {name}: validating against PyTorch")
         clips = validation_clips()

@@ -8,20 +8,21 @@ Two ONNX graphs per model (see `export/whisper_onnx.py`):
 
 Short questions are cheap: with `window="short"` only the utterance plus `pad_s` of
 silence goes through the encoder; the rest of Whisper's 30 s window is filled with the
-cross-attention keys and values of silence, encoded once when the model loads. The
-decoder so sees the long silence it was trained on and knows where the speech ends.
+cross-attention keys and values of silence, encoded when the model is built and stored
+beside the encoder (`silence*.npz`). The decoder so sees the long silence it was trained
+on and knows where the speech ends.
 """
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from glasses.device.boards import BoardProfile
-from glasses.device.errors import BadInput
+from glasses.device.errors import BadInput, StoreError
 from glasses.models.decoding import greedy
 from glasses.models.mel import (
     FRAMES_PER_SECOND,
@@ -44,6 +45,33 @@ CONFIG_FILE = "asr.json"  # the prompt and suppression rules, read from whisper 
 VOCAB_FILE = "vocabulary.txt"
 SUPPORT_FILES = (CONFIG_FILE, VOCAB_FILE)
 PRECISIONS = {"fp32": ("", ""), "int8": (".int8", ".int8"), "mixed": ("", ".int8")}
+
+
+def model_files(precision: str) -> list[str]:
+    """The store files `WhisperOnnx` loads at `precision`: encoder, decoder, the encoder's
+    silence (`encode_silence`), and the support files."""
+    enc, dec = PRECISIONS[precision]
+    return [f"encoder{enc}.onnx", f"decoder{dec}.onnx", f"silence{enc}.npz", *SUPPORT_FILES]
+
+
+def encode_silence(encoder: ort.InferenceSession, n_mels: int) -> dict[str, np.ndarray]:
+    """The cross k/v of a silent 30 s window, by output name: computed when the model is
+    built (`export/whisper_build.py`), not at each start, where the 30 s window's
+    activations were the assistant's peak memory (250 MB on the laptop, fp32) and a third
+    of its cold start."""
+    mel = log_mel_spectrogram(np.zeros(0, np.float32), n_mels,
+                              padding=N_FRAMES * HOP_LENGTH)[:, :N_FRAMES]
+    names = [o.name for o in encoder.get_outputs()]
+    return dict(zip(names, encoder.run(None, {"mel": mel[None]}), strict=True))
+
+
+def load_silence(path: Path, names: list[str]) -> list[np.ndarray]:
+    """The stored silence's arrays in the encoder's output order."""
+    with np.load(path, allow_pickle=False) as stored:
+        if sorted(stored.files) != sorted(names):
+            raise StoreError(f"{path}: holds {sorted(stored.files)}, the encoder gives "
+                             f"{sorted(names)}; run `glasses models prepare` to rebuild it")
+        return [stored[n] for n in names]
 
 
 def store_name(model: str) -> str:
@@ -89,11 +117,11 @@ class WhisperOnnx:
         name = store_name(options.model)
         if options.precision not in PRECISIONS:
             raise BadInput(f"unknown precision {options.precision!r}; use {', '.join(PRECISIONS)}")
-        enc_suffix, dec_suffix = PRECISIONS[options.precision]
         self.config = json.loads(store.path(name, CONFIG_FILE).read_text())
         self.vocab = Vocabulary(store.path(name, VOCAB_FILE))
-        self.encoder = create_session(store.path(name, f"encoder{enc_suffix}.onnx"), board)
-        self.decoder = create_session(store.path(name, f"decoder{dec_suffix}.onnx"), board)
+        encoder_file, decoder_file, silence_file = model_files(options.precision)[:3]
+        self.encoder = create_session(store.path(name, encoder_file), board)
+        self.decoder = create_session(store.path(name, decoder_file), board)
         self.n_mels = self.config["n_mels"]
         self.sot_sequence = np.array([self.config["sot_sequence"]], dtype=np.int64)
         self.suppress = np.array(self.config["suppress_tokens"], dtype=np.int64)
@@ -104,27 +132,8 @@ class WhisperOnnx:
         # keys are (heads, d_head, positions), values (heads, positions, d_head)
         self._position_axes = [2 if n.startswith("cross_k") else 1 for n in self._cross_names]
         self._run_options = ort.RunOptions()
-        # cross k/v of a silent 30 s window, encoded once, beside the start: it is a third
-        # of a cold start (0.64 of 1.9 s, base fp32); a question asked sooner waits for it
-        self._silence: list[np.ndarray] | None = None
-        self._silence_failed: BaseException | None = None
-        self._silence_ready = threading.Event()
-        if options.window == "short":
-            # not a daemon: the interpreter's exit waits for it (onnxruntime aborts the
-            # process when it exits in the middle of a run)
-            threading.Thread(target=self._encode_silence, name="asr-silence").start()
-        else:
-            self._silence_ready.set()
-
-    def _encode_silence(self) -> None:
-        try:
-            silence = log_mel_spectrogram(np.zeros(0, np.float32), self.n_mels,
-                                          padding=N_FRAMES * HOP_LENGTH)[:, :N_FRAMES]
-            self._silence = self.encoder.run(None, {"mel": silence[None]})
-        except BaseException as e:  # raised again by the first transcription
-            self._silence_failed = e
-        finally:
-            self._silence_ready.set()
+        self._silence = (load_silence(store.path(name, silence_file), self._cross_names)
+                         if options.window == "short" else None)
 
     def cancel(self) -> None:
         """Make a transcription running in another thread end now (it raises)."""
@@ -153,9 +162,6 @@ class WhisperOnnx:
         t1 = time.perf_counter()
         cross = self.encoder.run(None, {"mel": mel[None]}, run_options)
         n, span = mel.shape[1] // 2, int(self.options.span_s * FRAMES_PER_SECOND) // 2
-        self._silence_ready.wait()
-        if self._silence_failed is not None:
-            raise self._silence_failed
         if self._silence is not None and span > n:
             tail = np.arange(n, span)
             cross = [np.concatenate([c, s.take(tail, axis=a)], axis=a)

@@ -26,12 +26,10 @@ def runtime_files(board: BoardProfile, asr_model: str = ASR_MODEL,
                   vlm_model: str = "teacher") -> dict[str, list[str]]:
     """Store entry -> the files of it the assistant loads on `board`."""
     p = precisions(board)
-    enc, dec = asr.PRECISIONS[p["asr"]]
     files = {
         vad.MODEL: [vad.MODEL_FILE],
         end_of_turn.MODEL: [end_of_turn.MODEL_FILE],  # the default endpoint judges turns
-        asr.store_name(asr_model): [f"encoder{enc}.onnx", f"decoder{dec}.onnx",
-                                    *asr.SUPPORT_FILES],
+        asr.store_name(asr_model): asr.model_files(p["asr"]),
         ocr.MODEL: [ocr.DET_FILE, ocr.REC_FILE, ocr.CLS_FILE],
         people.MODEL: [d.file for d in people.DETECTORS],  # "a person", and faces blurred
     }

@@ -61,6 +61,31 @@ def test_short_window_with_cached_silence_stops_where_the_speech_stops(store, as
     assert guarded <= 1.2 * said
 
 
+@pytest.mark.parametrize("suffix", ["", ".int8"])
+def test_the_stored_silence_is_what_the_stored_encoder_gives(store, suffix):
+    """The silence after a short question is encoded when the model is built, not at each
+    start: it must be its own encoder's, as this board computes it."""
+    from glasses.models.asr import encode_silence, load_silence
+    from glasses.models.sessions import create_session
+
+    encoder = create_session(store.path("whisper-tiny.en", f"encoder{suffix}.onnx"),
+                             BoardProfile.laptop())
+    fresh = encode_silence(encoder, 80)
+    stored = load_silence(store.path("whisper-tiny.en", f"silence{suffix}.npz"), list(fresh))
+    for (name, now), kept in zip(fresh.items(), stored, strict=True):
+        assert now.shape == kept.shape, name
+        assert np.abs(now - kept).max() < 1e-3 * np.abs(now).max(), name
+
+
+def test_stored_silence_of_another_encoder_is_refused(tmp_path):
+    from glasses.device.errors import StoreError
+    from glasses.models.asr import load_silence
+
+    np.savez(tmp_path / "silence.npz", cross_k_0=np.zeros(3, np.float32))
+    with pytest.raises(StoreError, match="silence.npz: holds"):
+        load_silence(tmp_path / "silence.npz", ["cross_k_0", "cross_v_0"])
+
+
 def test_a_forced_prefix_is_kept_and_decoding_continues(asr, questions):
     whole = asr.transcribe(questions[0])
     resumed = asr.transcribe(questions[0], prefix=whole.tokens[:3])
