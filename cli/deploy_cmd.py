@@ -52,7 +52,9 @@ def register(commands) -> None:
     )
     p.add_argument("--bundle", required=True, type=Path, metavar="PATH",
                    help="a bundle folder or .tar.gz")
-    p.add_argument("--check", action="store_true", help="verify the bundle and exit")
+    p.add_argument("--check", action="store_true",
+                   help="verify the bundle, hashing every file, and exit (a run hashes only "
+                        "the files changed since they last matched)")
     add_play_options(p)
     p.set_defaults(run=_run)
 
@@ -78,7 +80,7 @@ def _deploy(args) -> int:
 
 
 def _run(args) -> int:
-    bundle = open_bundle(args.bundle)
+    bundle = open_bundle(args.bundle, full=args.check)
     progress(f"glasses: bundle {bundle.root} verified: {bundle.files} files, "
              f"{bundle.bytes / 1e6:.0f} MB, board {bundle.board.name}, {bundle.model}")
     if args.check:

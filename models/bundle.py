@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from glasses.device.boards import BoardProfile
 from glasses.device.errors import BadInput, StoreError
-from glasses.models.store import ModelStore, sha256_file
+from glasses.models.store import HashCheck, ModelStore, sha256_file
 
 MANIFEST = "manifest.json"
 MAX_MANIFEST = 4_000_000  # bytes
@@ -45,14 +45,15 @@ class Bundle:
     model: str = "teacher"  # what answers look-and-tell questions (see models/deployment.py)
 
 
-def open_bundle(path: str | Path) -> Bundle:
-    """Unpack (an archive, next to itself, once) and verify; StoreError for a bundle
-    that is incomplete or tampered, BadInput for one that is not a bundle at all."""
+def open_bundle(path: str | Path, full: bool = False) -> Bundle:
+    """Unpack (an archive, next to itself, once) and verify (`full`: hash every file, even
+    those unchanged since they last matched); StoreError for a bundle that is incomplete
+    or tampered, BadInput for one that is not a bundle at all."""
     path = Path(path)
     if not path.exists():
         raise BadInput(f"{path}: no such bundle")
     root = unpack(path) if path.is_file() else path
-    problems, manifest = verify(root)
+    problems, manifest = verify(root, full)
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more"
                                           if len(problems) > 5 else "")
@@ -96,9 +97,10 @@ def read_manifest(data: bytes, where: str) -> dict:
     return manifest
 
 
-def verify(root: Path) -> tuple[list[str], dict]:
+def verify(root: Path, full: bool = True) -> tuple[list[str], dict]:
     """(problems, manifest): every listed file present with its size and sha256, and no
-    file the manifest does not list."""
+    file the manifest does not list. Not `full`: a file unchanged since its hash last
+    matched is not hashed again (`HashCheck`)."""
     try:
         manifest = read_manifest((root / MANIFEST).read_bytes(), str(root / MANIFEST))
         listed = manifest["files"]
@@ -107,6 +109,7 @@ def verify(root: Path) -> tuple[list[str], dict]:
     except OSError as e:
         raise StoreError(f"{root / MANIFEST}: unreadable ({e})") from None
     problems = []
+    digest = (lambda file, _: sha256_file(file)) if full else HashCheck(root).digest
     for name, want in sorted(listed.items()):
         file = root / name
         if not _inside(root, file) or not file.is_file():
@@ -114,9 +117,10 @@ def verify(root: Path) -> tuple[list[str], dict]:
         elif file.stat().st_size != want["bytes"]:
             problems.append(f"{name}: {file.stat().st_size} bytes, expected {want['bytes']} "
                             "(truncated or replaced)")
-        elif sha256_file(file) != want["sha256"]:
+        elif digest(file, want["sha256"]) != want["sha256"]:
             problems.append(f"{name}: contents changed (sha256 differs)")
-    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    present = {name for p in root.rglob("*") if p.is_file()
+               and not HashCheck.is_record(name := p.relative_to(root).as_posix())}
     problems += [f"{name}: not in the manifest" for name in sorted(present - set(listed)
                                                                     - {MANIFEST})]
     return problems, manifest

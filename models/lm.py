@@ -8,6 +8,7 @@ own byte-level BPE (`models/bpe.py`) over the vocabulary and merges in `lm.json`
 
 import json
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -33,11 +34,11 @@ class AnswerModel:
 
     def __init__(self, store: ModelStore, board: BoardProfile, precision: str = "fp32",
                  max_user_tokens: int = MAX_USER_TOKENS):
-        self.check(store, precision)
-        self.config = json.loads(store.path(STORE_NAME, CONFIG_FILE).read_text())
+        config, weights = self.check(store, precision)
+        self.config = json.loads(config.read_text())
         tok = self.config["tokenizer"]
         self.bpe = ByteBPE(tok["tokens"], tok["merges"], tok["special"])
-        self.session = create_session(store.path(STORE_NAME, PRECISIONS[precision]), board)
+        self.session = create_session(weights, board)
         self.max_user_tokens = max_user_tokens
         self.stop_ids = frozenset(self.config["chat"]["stop_ids"])
         d = self.config["dims"]
@@ -46,13 +47,13 @@ class AnswerModel:
         self._prefixes: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     @staticmethod
-    def check(store: ModelStore, precision: str) -> None:
-        """Raises BadInput or StoreError (naming the file) unless the model can load: for a
-        model loaded only when a request needs it, at start rather than at that request."""
+    def check(store: ModelStore, precision: str) -> tuple[Path, Path]:
+        """The verified config and weights; BadInput or StoreError (naming the file) unless
+        the model can load: for a model loaded only when a request needs it, at start rather
+        than at that request."""
         if precision not in PRECISIONS:
             raise BadInput(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
-        store.path(STORE_NAME, CONFIG_FILE)
-        store.path(STORE_NAME, PRECISIONS[precision])
+        return store.path(STORE_NAME, CONFIG_FILE), store.path(STORE_NAME, PRECISIONS[precision])
 
     # -- prompt ------------------------------------------------------------------
 

@@ -6,8 +6,13 @@ Layout under `$GLASSES_HOME` (default `$XDG_CACHE_HOME/glasses`, else `~/.cache/
                                                "provenance": {...}}}}
     models/NAME/FILE        the files themselves
 
-Loading a file verifies its hash; a changed file is refused. Nothing is downloaded here:
-`glasses models prepare` fills the store.
+Loading a file verifies its hash; a changed file is refused. A file's hash is computed
+once and remembered in `.verified.json` with the file's identity (device, inode, size,
+modification and change times, see `HashCheck`): a later load of the same, unchanged file
+skips the hashing, and any write to it, even one that puts the old modification time back,
+changes its change time and makes it hashed again. `verify` (`glasses models list`,
+`glasses doctor`) always hashes. Nothing is downloaded here: `glasses models prepare`
+fills the store.
 """
 
 import fcntl
@@ -16,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +34,9 @@ PREPARE_HINT = "run `glasses models prepare`"
 
 
 BUILD_PREFIX = ".build-"  # temporary build folders in the store home: .build-PID-XXXX
+VERIFIED = ".verified.json"  # hashes already checked, with the identity of each file
+RECORD_PREFIX = ".verified."  # that record and the temporary files it is written through
+SETTLED_S = 2.0  # a file changed this recently is hashed at every check (its times are coarse)
 
 
 def default_home() -> Path:
@@ -43,6 +52,66 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+class HashCheck:
+    """Whether files under `root` have the sha256 they should, hashing each file only when
+    it is new or changed since it last matched.
+
+    What matched is remembered in `root/.verified.json`: the file's sha256 with its device,
+    inode, size and modification and change times (nanoseconds). The change time is set by
+    the kernel at every write or attribute change and cannot be set back, so a file whose
+    identity is the same was not written since it matched. A file modified less than
+    `SETTLED_S` before it was hashed is not remembered: a write in the same clock tick could
+    leave its times unchanged. What this does not see is a disk corrupting bytes underneath
+    the file system; `glasses models list` and `glasses doctor` hash every file.
+    A record that cannot be read or written (a read-only bundle) only means hashing again.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._known: dict | None = None
+
+    def digest(self, path: Path, expected: str) -> str:
+        """`path`'s sha256: `expected` without reading the file when it matched before and is
+        unchanged since, else computed (and remembered when it matches)."""
+        key = path.relative_to(self.root).as_posix()
+        identity = _identity(path)
+        if self._records().get(key) == [expected, *identity]:
+            return expected
+        digest = sha256_file(path)
+        if digest == expected and time.time_ns() - max(identity[3:]) > SETTLED_S * 1e9:
+            self._known[key] = [digest, *identity]
+            self._save()
+        return digest
+
+    def _records(self) -> dict:
+        if self._known is None:
+            try:
+                known = json.loads((self.root / VERIFIED).read_text())
+                self._known = known if isinstance(known, dict) else {}
+            except (OSError, ValueError):
+                self._known = {}
+        return self._known
+
+    @staticmethod
+    def is_record(name: str) -> bool:
+        """Whether `name` (relative to the root) is this record or one being written."""
+        return name == VERIFIED or (name.startswith(RECORD_PREFIX) and "/" not in name)
+
+    def _save(self) -> None:
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=RECORD_PREFIX, suffix=".json")
+            with os.fdopen(fd, "w") as f:
+                json.dump(self._known, f)
+            os.replace(tmp, self.root / VERIFIED)
+        except OSError:
+            pass  # not writable: the next start hashes again
+
+
+def _identity(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 @dataclass(frozen=True)
@@ -67,6 +136,7 @@ class ModelStore:
     def __init__(self, home: Path | None = None):
         self.home = Path(home) if home else default_home()
         self.manifest_path = self.home / MANIFEST
+        self._hashes = HashCheck(self.home)
 
     # -- reading -----------------------------------------------------------------
 
@@ -104,7 +174,7 @@ class ModelStore:
         if stored is None:
             raise StoreError(f"model {model!r} has no file {file!r}; {PREPARE_HINT}")
         path = self.home / "models" / model / file
-        problem = self._check(path, stored)
+        problem = self._check(path, stored, self._hashes.digest)
         if problem:
             raise StoreError(f"{path}: {problem}; {PREPARE_HINT} to rebuild it")
         return path
@@ -115,18 +185,18 @@ class ModelStore:
         problems = []
         for stored in entry.files:
             path = self.home / "models" / model / stored.name
-            if problem := self._check(path, stored):
+            if problem := self._check(path, stored, lambda p, _: sha256_file(p)):
                 problems.append(f"{path}: {problem}")
         return problems
 
     @staticmethod
-    def _check(path: Path, stored: StoredFile) -> str | None:
+    def _check(path: Path, stored: StoredFile, digest_of) -> str | None:
         if not path.is_file():
             return "missing"
         size = path.stat().st_size
         if size != stored.bytes:
             return f"size {size} bytes, expected {stored.bytes} (truncated or replaced)"
-        digest = sha256_file(path)
+        digest = digest_of(path, stored.sha256)
         if digest != stored.sha256:
             return (
                 f"sha256 mismatch (expected {stored.sha256[:12]}..., found {digest[:12]}...): "

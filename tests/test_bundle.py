@@ -73,6 +73,33 @@ def test_a_changed_file_is_refused(copy):
         open_bundle(copy)
 
 
+def test_a_run_hashes_what_changed_and_check_hashes_everything(copy, monkeypatch):
+    from glasses.models import store as store_module
+    monkeypatch.setattr(store_module, "SETTLED_S", 0.0)  # the copy counts as settled at once
+    open_bundle(copy)  # hashes every file and remembers them: that record is no stray file
+    hashed, real = [], store_module.sha256_file
+
+    def counted(path):
+        hashed.append(path)
+        return real(path)
+    monkeypatch.setattr(store_module, "sha256_file", counted)
+    monkeypatch.setattr("glasses.models.bundle.sha256_file", counted)
+    open_bundle(copy)
+    assert hashed == []
+    target = copy / "models" / "silero-vad" / "silero_vad.onnx"
+    st = target.stat()
+    data = bytearray(target.read_bytes())
+    data[1000] ^= 0xFF
+    target.write_bytes(bytes(data))  # the same size, and the modification time put back
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(StoreError, match="silero_vad.onnx: contents changed"):
+        open_bundle(copy)
+    assert hashed == [target]
+    with pytest.raises(StoreError, match="silero_vad.onnx: contents changed"):
+        open_bundle(copy, full=True)
+    assert len(hashed) > 10
+
+
 def test_a_truncated_missing_or_extra_file_is_refused(copy):
     lm = copy / "models" / "smollm2-135m" / "lm.json"
     lm.write_bytes(lm.read_bytes()[:100])

@@ -1,7 +1,10 @@
+import os
+
 import pytest
 
 from glasses.device.errors import StoreError
-from glasses.models.store import ModelStore, sha256_file
+from glasses.models import store as store_module
+from glasses.models.store import VERIFIED, ModelStore, sha256_file
 
 
 @pytest.fixture
@@ -54,3 +57,47 @@ def test_unprepared_store_unknown_model_and_garbled_manifest(tmp_path, filled):
     store.manifest_path.write_text("{ not json")
     with pytest.raises(StoreError, match="unreadable store manifest"):
         store.entries()
+
+
+@pytest.fixture
+def hashes(monkeypatch):
+    """Counts the files hashed (the real hash, counted)."""
+    done = []
+
+    def counted(path):
+        done.append(path.name)
+        return sha256_file(path)
+    monkeypatch.setattr(store_module, "sha256_file", counted)
+    return done
+
+
+def flip_keeping_times(path):
+    """One byte changed, the size and the modification time put back as they were."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[100] ^= 1
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_size == st.st_size
+
+
+def test_a_file_that_matched_is_hashed_again_only_once_changed(filled, hashes, monkeypatch):
+    monkeypatch.setattr(store_module, "SETTLED_S", 0.0)  # the file counts as settled at once
+    store, _ = filled
+    store.path("toy", "weights.bin")
+    assert hashes == ["weights.bin"] and (store.home / VERIFIED).is_file()
+    ModelStore(store.home).path("toy", "weights.bin")  # a later start: not read again
+    assert hashes == ["weights.bin"]
+    flip_keeping_times(store.home / "models" / "toy" / "weights.bin")
+    with pytest.raises(StoreError, match="sha256 mismatch"):
+        ModelStore(store.home).path("toy", "weights.bin")
+    assert store.verify("toy") != [] and len(hashes) == 3  # verify always hashes
+
+
+def test_a_file_written_just_now_or_a_garbled_record_means_hashing(filled, hashes):
+    store, _ = filled  # the file was written a moment ago: its times may not show a next write
+    for _ in range(2):
+        ModelStore(store.home).path("toy", "weights.bin")
+    assert hashes == ["weights.bin", "weights.bin"] and not (store.home / VERIFIED).exists()
+    (store.home / VERIFIED).write_text("[not a record")
+    assert ModelStore(store.home).path("toy", "weights.bin").is_file() and len(hashes) == 3
