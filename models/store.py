@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,18 +72,24 @@ class HashCheck:
     def __init__(self, root: Path):
         self.root = Path(root)
         self._known: dict | None = None
+        self._lock = threading.Lock()  # stages open side by side, each loading its models
+
+    def __reduce__(self):  # to another process (a spawned evaluation): the root alone
+        return HashCheck, (self.root,)
 
     def digest(self, path: Path, expected: str) -> str:
         """`path`'s sha256: `expected` without reading the file when it matched before and is
         unchanged since, else computed (and remembered when it matches)."""
         key = path.relative_to(self.root).as_posix()
         identity = _identity(path)
-        if self._records().get(key) == [expected, *identity]:
-            return expected
+        with self._lock:
+            if self._records().get(key) == [expected, *identity]:
+                return expected
         digest = sha256_file(path)
         if digest == expected and time.time_ns() - max(identity[3:]) > SETTLED_S * 1e9:
-            self._known[key] = [digest, *identity]
-            self._save()
+            with self._lock:
+                self._known[key] = [digest, *identity]
+                self._save()
         return digest
 
     def _records(self) -> dict:
