@@ -52,6 +52,7 @@ class OcrOptions:
     max_side: int = 2048  # the image is first downscaled to this longest side (crops come from it)
     det_max_side: int = 960  # detection runs at most at this longest side
     det_min_side: int = 64  # small images are scaled up (or padded) to this shorter side
+    det_wider: float = 0.5  # detection again at this share of the size: lines it finds longer
 
     # detection (DB post-processing)
     thresh: float = 0.3  # pixel probability that counts as text
@@ -170,6 +171,17 @@ class TextReader:
         h, w = image.shape[:2]
         # down to det_max_side; up only for small images, and never past det_max_side
         ratio = min(o.det_max_side / max(h, w), max(1.0, o.det_min_side / min(h, w)))
+        boxes = self._detect_at(image, ratio)
+        if boxes and o.det_wider < 1:
+            boxes = _extended(boxes, self._detect_at(image, ratio * o.det_wider))
+        if len(boxes) > o.max_lines:
+            boxes = sorted(boxes, key=lambda b: -np.prod(_side_lengths(b)))[: o.max_lines]
+        return _reading_order(boxes)
+
+    def _detect_at(self, image: np.ndarray, ratio: float) -> list[np.ndarray]:
+        """Text boxes in `image` pixels, found with the image scaled by `ratio`."""
+        o = self.options
+        h, w = image.shape[:2]
         dh = max(DET_STRIDE, round(h * ratio / DET_STRIDE) * DET_STRIDE)
         dw = max(DET_STRIDE, round(w * ratio / DET_STRIDE) * DET_STRIDE)
         x = cv2.resize(image, (dw, dh), interpolation=cv2.INTER_LINEAR)
@@ -179,10 +191,7 @@ class TextReader:
         prob = self._det.run(None, {"x": _normalise(x)[None]})[0][0, 0]  # (dh, dw) + padding
         boxes = [np.round(b * np.float32([w / dw, h / dh])) for b in _db_boxes(prob, o)]
         boxes = [np.clip(_order_clockwise(b), 0, [w - 1, h - 1]).astype(np.float32) for b in boxes]
-        boxes = [b for b in boxes if min(_side_lengths(b)) > 3]
-        if len(boxes) > o.max_lines:
-            boxes = sorted(boxes, key=lambda b: -np.prod(_side_lengths(b)))[: o.max_lines]
-        return _reading_order(boxes)
+        return [b for b in boxes if min(_side_lengths(b)) > 3]
 
     # -- angle -------------------------------------------------------------------
 
@@ -530,6 +539,34 @@ def _order_clockwise(box: np.ndarray) -> np.ndarray:
     tl, bl = left[np.argsort(left[:, 1], kind="stable")]
     tr, br = right[np.argsort(right[:, 1], kind="stable")]
     return np.float32([tl, tr, br, bl])
+
+
+def _extended(boxes: list[np.ndarray], wider: list[np.ndarray]) -> list[np.ndarray]:
+    """`boxes`, each replaced by a box of `wider` that holds it and goes on along its line
+    (the same height, longer) over text no other box holds: a word or digit after a wide
+    gap, which the detector finds when the letters are smaller."""
+    out = []
+    for i, box in enumerate(boxes):
+        bw, bh = _side_lengths(box)
+        best = box
+        for other in wider:
+            ow, oh = _side_lengths(other)
+            if (0.7 * bh <= oh <= 1.4 * bh and ow > max(1.1 * bw, _side_lengths(best)[0])
+                    and _covered(box, other) >= 0.9
+                    and not any(_covered(b, other) >= 0.5 for j, b in enumerate(boxes)
+                                if j != i)):
+                best = other
+        out.append(best)
+    return out
+
+
+def _covered(box: np.ndarray, other: np.ndarray) -> float:
+    """The share of `box`'s area inside `other` (both convex quadrilaterals)."""
+    area = cv2.contourArea(box.astype(np.float32))
+    if area <= 0:
+        return 0.0
+    inter, _ = cv2.intersectConvexConvex(box.astype(np.float32), other.astype(np.float32))
+    return float(inter) / area
 
 
 def _side_lengths(box: np.ndarray) -> tuple[float, float]:
