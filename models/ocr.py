@@ -25,6 +25,7 @@ import itertools
 import math
 import re
 import time
+import unicodedata
 from dataclasses import dataclass
 
 import cv2
@@ -116,6 +117,10 @@ class TextReader:
         index = {c: i for i, c in enumerate(self.characters)}
         self._other_case = np.array([index.get(c.swapcase(), i) if len(c) == 1 else i
                                      for i, c in enumerate(self.characters)])
+        # its dictionary also holds full-width forms of Latin letters, digits and signs ("Ｐ",
+        # "５"), which no sign here means: each class is read as its ASCII character
+        self._ascii = np.array([index.get(a, i) if len(a := unicodedata.normalize("NFKC", c)) == 1
+                                and a.isascii() else i for i, c in enumerate(self.characters)])
 
     def read(self, image: np.ndarray) -> Reading:
         """`image` (H, W, 3) BGR, (H, W, 4) BGRA or (H, W) gray, uint8 -> lines in reading order."""
@@ -233,9 +238,10 @@ class TextReader:
     def _ctc_chars(self, probs: np.ndarray) -> list[tuple[str, float, int, int]]:
         """Greedy CTC over (T, classes): (character, probability, first frame, last frame)
         per run of one class, blanks dropped; a letter's probability is of either case."""
-        best = probs.argmax(axis=1)
+        raw = probs.argmax(axis=1)
+        best = self._ascii[raw]
         frames = np.arange(len(best))
-        top = probs[frames, best] + np.where(self._other_case[best] != best,
+        top = probs[frames, raw] + np.where(self._other_case[best] != best,
                                              probs[frames, self._other_case[best]], 0)
         starts = np.flatnonzero(np.r_[True, best[1:] != best[:-1]])
         ends = np.r_[starts[1:], len(best)] - 1

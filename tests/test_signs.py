@@ -153,3 +153,13 @@ def test_a_digit_after_a_wide_gap_is_found_by_the_second_detection(store, reader
     once = TextReader(store, BoardProfile.laptop(), OcrOptions(det_wider=1.0))
     assert read(once, img) == "PLATFORM"
     assert read(reader, img) == "PLATFORM 7"
+
+
+def test_full_width_letters_are_read_as_ascii(store, reader, tmp_path):
+    """The recogniser's dictionary holds full-width Latin forms too ("Ｐ"). With the detector
+    at 560 pixels, dev sign 0 of seed 0 had its P read as one: 'DEＰARTURES'."""
+    assert reader.characters[reader._ascii[reader.characters.index("Ｐ")]] == "P"
+    rows = make_set(tmp_path, "dev", seed=0, count=1)
+    img = cv2.imread(str(tmp_path / rows[0].file))
+    at_560 = TextReader(store, BoardProfile.laptop(), OcrOptions(det_max_side=560))
+    assert read(at_560, img) == rows[0].text == "TERMINAL 2 DEPARTURES"
