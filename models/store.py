@@ -61,7 +61,7 @@ class HashCheck:
 
     What matched is remembered in `root/.verified.json`: the file's sha256 with its device,
     inode, size and modification and change times (nanoseconds). The change time is set by
-    the kernel at every write or attribute change and cannot be set back, so a file whose
+    the kernel at every write or attribute change and no call sets it back, so a file whose
     identity is the same was not written since it matched. A file modified less than
     `SETTLED_S` before it was hashed is not remembered: a write in the same clock tick could
     leave its times unchanged. What this does not see is a disk corrupting bytes underneath
