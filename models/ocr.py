@@ -179,12 +179,11 @@ class TextReader:
         boxes = self._detect_at(image, ratio)
         if boxes and o.det_wider < 1:
             boxes = _extended(boxes, self._detect_at(image, ratio * o.det_wider))
-        if len(boxes) > o.max_lines:
-            boxes = sorted(boxes, key=lambda b: -np.prod(_side_lengths(b)))[: o.max_lines]
         return _reading_order(boxes)
 
     def _detect_at(self, image: np.ndarray, ratio: float) -> list[np.ndarray]:
-        """Text boxes in `image` pixels, found with the image scaled by `ratio`."""
+        """Text boxes in `image` pixels, found with the image scaled by `ratio`: the
+        `max_lines` largest (which also bounds the work of joining two passes)."""
         o = self.options
         h, w = image.shape[:2]
         dh = max(DET_STRIDE, round(h * ratio / DET_STRIDE) * DET_STRIDE)
@@ -196,7 +195,10 @@ class TextReader:
         prob = self._det.run(None, {"x": _normalise(x)[None]})[0][0, 0]  # (dh, dw) + padding
         boxes = [np.round(b * np.float32([w / dw, h / dh])) for b in _db_boxes(prob, o)]
         boxes = [np.clip(_order_clockwise(b), 0, [w - 1, h - 1]).astype(np.float32) for b in boxes]
-        return [b for b in boxes if min(_side_lengths(b)) > 3]
+        boxes = [b for b in boxes if min(_side_lengths(b)) > 3]
+        if len(boxes) > o.max_lines:
+            boxes = sorted(boxes, key=lambda b: -np.prod(_side_lengths(b)))[: o.max_lines]
+        return boxes
 
     # -- angle -------------------------------------------------------------------
 
