@@ -72,7 +72,7 @@ class HashCheck:
     def __init__(self, root: Path):
         self.root = Path(root)
         self._known: dict | None = None
-        self._lock = threading.Lock()  # stages open side by side, each loading its models
+        self._lock = threading.Lock()  # threads may load models at the same time
 
     def __reduce__(self):  # to another process (a spawned evaluation): the root alone
         return HashCheck, (self.root,)

@@ -24,7 +24,6 @@ from typing import Any
 
 from glasses.device.clock import NS_PER_S, now_ns
 from glasses.device.errors import DeviceFailure, DeviceGone, GlassesError
-from glasses.device.memory import give_back_freed
 from glasses.pipelines.frames import AudioChunk
 from glasses.pipelines.queues import END, POLL_S, Policy, Stopped, StreamQueue
 from glasses.pipelines.sources import Mode, Source, Timeline
@@ -164,40 +163,18 @@ class Runner:
         return self._start_ns
 
     def start(self) -> None:
-        """Open every stage, then stream. Each chain's stages open in a thread of their own,
-        side by side on the board's cores (in order within a chain); a load error stops the
-        other chains' opening, closes what opened and is raised here.
+        """Open every stage (in this thread, so load errors surface here), then stream.
 
         Media time 0 is when streaming starts, after the models have loaded: a real-time
         replay then never begins behind its own schedule."""
-        errors: list[BaseException] = []
-
-        def open_chain(chain: _Chain) -> None:
-            try:
+        try:
+            for chain in self._chains:
                 for stage in chain.stages:
-                    if errors:
-                        return
                     stage.open()
                     self._opened.append(stage)
-            except BaseException as e:
-                errors.append(e)
-
-        openers = [threading.Thread(target=open_chain, args=(chain,), daemon=True,
-                                    name=f"open:{chain.source.name}") for chain in self._chains]
-        try:
-            for t in openers:
-                t.start()
-            for t in openers:
-                while t.is_alive():
-                    t.join(POLL_S)  # short joins keep Ctrl-C responsive
-        except BaseException as e:  # Ctrl-C: the openers finish the stage they are opening
-            errors.insert(0, e)
-            for t in openers:
-                t.join()
-        if errors:
+        except BaseException:
             self._close_opened()
-            raise errors[0]
-        give_back_freed()  # the models' load-time copies, freed among what stays
+            raise
         self._start_ns = now_ns()
         self._timeline = Timeline(self.options.mode, self._start_ns, self._stop)
         for chain in self._chains:

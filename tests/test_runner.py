@@ -150,37 +150,3 @@ def test_a_stage_that_fails_to_open_fails_start_and_the_opened_are_closed(media)
         runner.start()
     assert good.opened_at is not None and good.closed, "an opened stage is closed again"
     assert not bad.closed
-
-
-class Meets(Loads):
-    """Opens only once the stage of another chain is opening too (a shared barrier)."""
-
-    def __init__(self, name: str, barrier: threading.Barrier):
-        super().__init__(name, 0)
-        self.barrier = barrier
-
-    def open(self):
-        self.barrier.wait()  # BrokenBarrierError after its timeout: the chains opened in turn
-        super().open()
-
-
-def test_chains_open_side_by_side_and_one_failing_closes_the_others(media):
-    video, wav = media
-    runner = Runner(RunnerOptions(mode=Mode.OFFLINE))
-    barrier = threading.Barrier(2, timeout=5)
-    audio, camera = Meets("audio", barrier), Meets("camera", barrier)
-    runner.add_chain(MicrophoneSource(Microphone.from_wav(wav)), [audio])
-    runner.add_chain(CameraSource(Camera.open(str(video))), [camera])
-    runner.start()
-    assert runner.finish(5).errors == []
-    assert audio.opened_at is not None and camera.opened_at is not None
-
-    runner = Runner(RunnerOptions(mode=Mode.OFFLINE))
-    slow, bad = Loads("slow", 0.3), Loads("bad", 0.05, BadInput("model file truncated"))
-    later = Loads("later", 0)
-    runner.add_chain(MicrophoneSource(Microphone.from_wav(wav)), [slow, later])
-    runner.add_chain(CameraSource(Camera.open(str(video))), [bad])
-    with pytest.raises(BadInput, match="model file truncated"):
-        runner.start()
-    assert slow.opened_at is not None and slow.closed, "what opened meanwhile is closed"
-    assert later.opened_at is None, "the failed start opens nothing more"
